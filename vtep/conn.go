@@ -1,0 +1,149 @@
+package vtep
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options configure an underlay Conn.
+type Options struct {
+	// Local is the VTEP's own underlay address; the socket binds to it.
+	Local netip.Addr
+	// Port is the VXLAN UDP port, used to listen and as destination port.
+	Port uint16
+	// FixedSourcePort turns per-flow outer source ports off: datagrams are
+	// sent from the listening socket, so their source port is Port. It is
+	// also the fallback when a raw socket is not permitted.
+	FixedSourcePort bool
+}
+
+// Conn is the underlay: a UDP socket bound to Local:Port that receives VXLAN
+// datagrams, and a raw IPPROTO_UDP socket that sends them with an outer UDP
+// header vxswitch writes itself, so that each inner flow gets its own source
+// port (RFC 7348 §5) as the kernel's vxlan driver does. A UDP socket cannot
+// vary its source port per datagram; the raw socket needs CAP_NET_RAW, and
+// without it Conn falls back to a fixed source port and says so in Mode.
+type Conn struct {
+	local netip.Addr
+	port  uint16
+	rx    *net.UDPConn
+	rxRaw syscall.RawConn
+	tx    *net.IPConn // nil in fixed-source-port mode
+	txRaw syscall.RawConn
+	mode  string
+
+	closeOnce sync.Once
+}
+
+// Listen opens the underlay sockets.
+func Listen(opts Options) (*Conn, error) {
+	if !opts.Local.IsValid() {
+		return nil, errors.New("listen underlay: no local address")
+	}
+	local := opts.Local.Unmap()
+	if opts.Port == 0 {
+		opts.Port = DefaultPort
+	}
+	laddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, opts.Port))
+	network := "udp4"
+	if local.Is6() {
+		network = "udp6"
+	}
+	rx, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen underlay %s: %w", laddr, err)
+	}
+	c := &Conn{local: local, port: opts.Port, rx: rx}
+	if c.rxRaw, err = rx.SyscallConn(); err != nil {
+		rx.Close()
+		return nil, fmt.Errorf("listen underlay %s: %w", laddr, err)
+	}
+	c.mode = fmt.Sprintf("udp (fixed source port %d)", opts.Port)
+	if opts.FixedSourcePort {
+		c.mode += ", per-flow source ports off by option"
+		return c, nil
+	}
+	if err := c.openRawSender(); err != nil {
+		c.mode += fmt.Sprintf(", per-flow source ports unavailable: %v", err)
+		return c, nil
+	}
+	c.mode = "raw (per-flow source ports)"
+	return c, nil
+}
+
+// openRawSender opens the send-only raw socket. The kernel still builds the
+// IP header; vxswitch writes the UDP header in the headroom before VXLAN.
+func (c *Conn) openRawSender() error {
+	network := "ip4:udp"
+	if c.local.Is6() {
+		network = "ip6:udp"
+	}
+	tx, err := net.ListenIP(network, &net.IPAddr{IP: c.local.AsSlice()})
+	if err != nil {
+		return err
+	}
+	raw, err := tx.SyscallConn()
+	if err != nil {
+		tx.Close()
+		return err
+	}
+	var serr error
+	cerr := raw.Control(func(fd uintptr) {
+		// A raw UDP socket gets a copy of every UDP datagram the host
+		// receives; a filter that accepts nothing keeps it send-only.
+		prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+			&unix.SockFprog{Len: 1, Filter: &prog[0]})
+		if serr != nil {
+			serr = fmt.Errorf("attach drop-all filter: %w", serr)
+			return
+		}
+		if c.local.Is6() {
+			// Over IPv6 the UDP checksum is mandatory (RFC 8200 §8.1);
+			// let the kernel compute it at offset 6 of our UDP header.
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, 6)
+			if serr != nil {
+				serr = fmt.Errorf("set IPV6_CHECKSUM: %w", serr)
+			}
+			return
+		}
+		// The kernel's vxlan driver leaves DF clear unless told otherwise.
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+		if serr != nil {
+			serr = fmt.Errorf("set IP_MTU_DISCOVER: %w", serr)
+		}
+	})
+	if err := errors.Join(cerr, serr); err != nil {
+		tx.Close()
+		return err
+	}
+	c.tx, c.txRaw = tx, raw
+	return nil
+}
+
+// Mode says how datagrams are sent, for the start-up log line.
+func (c *Conn) Mode() string { return c.mode }
+
+// LocalAddr is the bound underlay address and port.
+func (c *Conn) LocalAddr() netip.AddrPort { return netip.AddrPortFrom(c.local, c.port) }
+
+// PerFlowSourcePort reports whether Send honours its srcPort argument.
+func (c *Conn) PerFlowSourcePort() bool { return c.tx != nil }
+
+// Close closes both sockets; blocked Reads and Sends return net.ErrClosed.
+func (c *Conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.rx.Close()
+		if c.tx != nil {
+			err = errors.Join(err, c.tx.Close())
+		}
+	})
+	return err
+}
