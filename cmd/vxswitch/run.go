@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/vxswitch/vxswitch/config"
+	"github.com/vxswitch/vxswitch/fdb"
+	vswitch "github.com/vxswitch/vxswitch/switch"
+	"github.com/vxswitch/vxswitch/tap"
+	"github.com/vxswitch/vxswitch/vtep"
+)
+
+type runOptions struct {
+	file, logLevel, logFormat string
+	fixedSourcePort           bool
+}
+
+func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
+	o := &runOptions{}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.file, "c", "", "configuration `FILE` (YAML)")
+	fs.StringVar(&o.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (default: the file's log.level, else info); debug logs every forwarding decision")
+	fs.StringVar(&o.logFormat, "log-format", "", "log `FORMAT`: console or json (default: the file's log.format, else console)")
+	fs.BoolVar(&o.fixedSourcePort, "fixed-source-port", false, "send every datagram from the VXLAN port instead of a per-flow source port (no raw socket needed)")
+	fs.Usage = func() {
+		fmt.Fprint(out, "Usage: vxswitch run -c FILE [options]\n\n"+
+			"Runs the switch in the foreground, logging to standard error. Creates each\n"+
+			"configured port as a TAP inside its network namespace, opens the VTEP on\n"+
+			"underlay.local:underlay.port and forwards until SIGINT or SIGTERM, then\n"+
+			"removes the TAPs and exits 0. A port whose namespace disappears is removed\n"+
+			"with one log line; the rest keeps running. SIGUSR1 prints the MAC table,\n"+
+			"the neighbor table and the counters, drops by reason, to standard error.\n"+
+			"Needs CAP_NET_ADMIN (TAPs, namespaces) and CAP_NET_RAW (per-flow source ports).\n\nOptions:\n")
+		fs.PrintDefaults()
+	}
+	return fs, o
+}
+
+func cmdRun(args []string, stderr io.Writer) error {
+	fs, o := runFlags(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if o.file == "" {
+		return usageError{errors.New("-c FILE is required")}
+	}
+	cfg, err := config.Load(o.file)
+	if err != nil {
+		return usageError{err}
+	}
+	level, format := pick(o.logLevel, cfg.Log.Level), pick(o.logFormat, cfg.Log.Format)
+	log, err := newLogger(stderr, level, format)
+	if err != nil {
+		return usageError{err}
+	}
+	defer log.Sync()
+
+	sw, err := start(cfg, o, log)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	log.Info("vxswitch running", zap.String("version", version()), zap.String("config", o.file))
+	for sig := range sigs {
+		if sig == syscall.SIGUSR1 {
+			writeTables(stderr, sw)
+			continue
+		}
+		log.Info("shutting down", zap.Stringer("signal", sig))
+		break
+	}
+	err = sw.Close()
+	writeStats(stderr, sw)
+	return err
+}
+
+func pick(flagValue, fileValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return fileValue
+}
+
+// start opens the underlay and every port and starts forwarding. On error
+// everything opened so far is closed again, so no TAP is left behind.
+func start(cfg *config.Config, o *runOptions, log *zap.Logger) (*vswitch.Switch, error) {
+	u := cfg.Underlay
+	conn, err := vtep.Listen(vtep.Options{Local: u.Local, Port: u.Port, FixedSourcePort: o.fixedSourcePort})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("underlay open", zap.Stringer("local", conn.LocalAddr()), zap.Int("mtu", u.MTU),
+		zap.String("mode", conn.Mode()), zap.Bool("strict", u.Strict))
+	sw, err := vswitch.New(switchConfig(cfg, log))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	for i := range cfg.Ports {
+		if err := addPort(sw, &cfg.Ports[i]); err != nil {
+			sw.Close()
+			conn.Close()
+			return nil, err
+		}
+	}
+	sw.Start(conn)
+	return sw, nil
+}
+
+func addPort(sw *vswitch.Switch, p *config.Port) error {
+	dev, err := tap.Open(tap.Config{
+		Name: p.Name, Netns: p.NetnsPath(), IfName: p.IfName,
+		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = sw.AddPort(vswitch.PortConfig{
+		Name: p.Name, Network: p.Network, Device: dev, MTU: p.MTU,
+		MAC: dev.MAC(), Netns: p.NetnsPath(), IfName: p.IfName,
+	})
+	if err != nil {
+		dev.Close()
+	}
+	return err
+}
+
+func switchConfig(cfg *config.Config, log *zap.Logger) vswitch.Config {
+	u := cfg.Underlay
+	sc := vswitch.Config{
+		Local: u.Local, MTU: u.MTU, Strict: u.Strict,
+		SrcPorts: vtep.PortRange{Min: u.SrcPortMin, Max: u.SrcPortMax},
+		Logger:   log,
+	}
+	for _, n := range cfg.Networks {
+		nc := vswitch.NetworkConfig{
+			Name: n.Name, VNI: n.VNI, Flood: n.Flood, AllowUnknownPeers: n.AllowUnknownPeers,
+			Learning: n.Learning, ARPProxy: n.ARPProxy, Ageing: n.Ageing, MaxMACs: n.MaxMACs,
+		}
+		for _, m := range n.FDB {
+			nc.StaticMACs = append(nc.StaticMACs, vswitch.StaticMAC{MAC: fdb.MAC(m.MAC), VTEP: m.VTEP})
+		}
+		for _, nb := range n.Neighbors {
+			nc.Neighbors = append(nc.Neighbors, vswitch.Neighbor{IP: nb.IP, MAC: fdb.MAC(nb.MAC)})
+		}
+		sc.Networks = append(sc.Networks, nc)
+		log.Info("network", zap.String("name", n.Name), zap.Uint32("vni", n.VNI),
+			zap.Int("flood", len(n.Flood)), zap.Bool("learning", n.Learning), zap.Bool("arp_proxy", n.ARPProxy),
+			zap.Duration("ageing", n.Ageing), zap.Int("max_macs", n.MaxMACs),
+			zap.Int("static_macs", len(n.FDB)), zap.Int("static_neighbors", len(n.Neighbors)))
+	}
+	return sc
+}
+
+func newLogger(w io.Writer, level, format string) (*zap.Logger, error) {
+	if level == "" {
+		level = "info"
+	}
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "", "console":
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want console or json", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}

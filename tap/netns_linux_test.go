@@ -1,0 +1,148 @@
+package tap
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for TAP devices and network namespaces; run as root (CI does)")
+	}
+}
+
+// newNetns creates a uniquely named network namespace, as `ip netns add`
+// would, and deletes it when the test ends. It returns the namespace's path.
+func newNetns(t *testing.T) string {
+	t.Helper()
+	var b [4]byte
+	rand.Read(b[:])
+	name := "vxst-" + hex.EncodeToString(b[:])
+
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("get current netns: %v", err)
+	}
+	defer orig.Close()
+	ns, nsErr := netns.NewNamed(name) // switches this thread into it
+	if err := netns.Set(orig); err != nil {
+		// Leave the thread locked: the runtime discards it when the
+		// goroutine exits rather than reuse it in the wrong namespace.
+		t.Fatalf("restore netns: %v", err)
+	}
+	runtime.UnlockOSThread()
+	if nsErr != nil {
+		os.Remove("/run/netns/" + name) // NewNamed may leave the mount point behind
+		t.Fatalf("create netns %s: %v", name, nsErr)
+	}
+	ns.Close()
+	t.Cleanup(func() {
+		if _, err := os.Stat("/run/netns/" + name); errors.Is(err, os.ErrNotExist) {
+			return // the test deleted it
+		}
+		if err := netns.DeleteNamed(name); err != nil {
+			t.Errorf("delete netns %s: %v", name, err)
+		}
+	})
+	return "/run/netns/" + name
+}
+
+// nlHandle returns a netlink handle for the namespace at path, closed when the
+// test ends. The handle's socket pins the namespace, so tests that need the
+// namespace to die close it themselves.
+func nlHandle(t *testing.T, path string) *netlink.Handle {
+	t.Helper()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatalf("open netns %s: %v", path, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatalf("netlink handle in %s: %v", path, err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// startInNewNetns starts `sleep` in a fresh unnamed namespace, like a
+// container runtime would, so that only the process keeps the namespace
+// alive. The process is killed when the test ends.
+func startInNewNetns(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("get current netns: %v", err)
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("create netns: %v", err)
+	}
+	// The child inherits the namespace of the thread that forks it.
+	startErr := cmd.Start()
+	ns.Close()
+	if err := netns.Set(orig); err != nil {
+		t.Fatalf("restore netns: %v", err) // the thread stays locked and dies
+	}
+	runtime.UnlockOSThread()
+	if startErr != nil {
+		t.Fatalf("start sleep: %v", startErr)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// linkNames lists the links in the namespace h works in.
+func linkNames(t *testing.T, h *netlink.Handle) []string {
+	t.Helper()
+	var links []netlink.Link
+	var err error
+	for range 5 {
+		if links, err = h.LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("list links: %v", err)
+	}
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	return names
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
