@@ -46,7 +46,7 @@ func listenPair(t *testing.T, fixed bool) (a, b *Conn) {
 	return a, b
 }
 
-func readOne(t *testing.T, r *Reader, c *Conn) Message {
+func readOne(t *testing.T, r Receiver, c *Conn) Message {
 	t.Helper()
 	timer := time.AfterFunc(5*time.Second, func() { c.Close() })
 	defer timer.Stop()
@@ -74,8 +74,8 @@ func TestConnSendReceive(t *testing.T) {
 			if got := a.PerFlowSourcePort(); got == fixed {
 				t.Fatalf("PerFlowSourcePort = %v with FixedSourcePort %v (mode %q)", got, fixed, a.Mode())
 			}
-			w := a.NewWriter()
-			r := b.NewReader(8, 2048)
+			w := a.NewSender()
+			r := b.NewReceiver(8, 2048)
 			frame := []byte("\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00payload")
 			buf := make([]byte, 16+len(frame))
 			copy(buf[16:], frame)
@@ -105,7 +105,7 @@ func TestConnSendReceive(t *testing.T) {
 
 func TestConnBatchRead(t *testing.T) {
 	a, b := listenPair(t, true)
-	w := a.NewWriter()
+	w := a.NewSender()
 	for i := 0; i < 5; i++ {
 		buf := make([]byte, 8+HeaderLen+1)
 		PutHeader(buf[8:], uint32(i))
@@ -114,7 +114,7 @@ func TestConnBatchRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := b.NewReader(8, 64)
+	r := b.NewReceiver(8, 64)
 	got := 0
 	for got < 5 {
 		timer := time.AfterFunc(5*time.Second, func() { b.Close() })
@@ -134,7 +134,7 @@ func TestConnBatchRead(t *testing.T) {
 
 func TestConnCloseUnblocksRead(t *testing.T) {
 	_, b := listenPair(t, true)
-	r := b.NewReader(4, 64)
+	r := b.NewReceiver(4, 64)
 	errc := make(chan error, 1)
 	go func() { _, err := r.Read(); errc <- err }()
 	time.Sleep(50 * time.Millisecond)
@@ -151,7 +151,7 @@ func TestConnCloseUnblocksRead(t *testing.T) {
 
 func TestSendErrors(t *testing.T) {
 	a, _ := listenPair(t, false)
-	w := a.NewWriter()
+	w := a.NewSender()
 	buf := make([]byte, 32)
 	if err := w.Send(buf, 8, 1, netip.MustParseAddr("::1")); err == nil {
 		t.Error("Send to an IPv6 address over an IPv4 underlay succeeded")
@@ -184,7 +184,7 @@ func TestConnIPv6(t *testing.T) {
 	buf := make([]byte, 16+20)
 	PutHeader(buf[8:16], 7)
 	copy(buf[16:], "ipv6 underlay frame!")
-	if err := a.NewWriter().Send(buf, 8, 51234, netip.MustParseAddr("::1")); err != nil {
+	if err := a.NewSender().Send(buf, 8, 51234, netip.MustParseAddr("::1")); err != nil {
 		t.Fatal(err)
 	}
 	rc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -200,8 +200,8 @@ func TestConnIPv6(t *testing.T) {
 
 func TestConnAllocs(t *testing.T) {
 	a, b := listenPair(t, os.Geteuid() != 0)
-	w := a.NewWriter()
-	r := b.NewReader(1, 64)
+	w := a.NewSender()
+	r := b.NewReceiver(1, 64)
 	buf := make([]byte, 16+20)
 	PutHeader(buf[8:16], 7)
 	dst := b.LocalAddr().Addr()

@@ -41,9 +41,9 @@ type Reader struct {
 	fn    func(fd uintptr) bool
 }
 
-// NewReader returns a Reader that receives up to batch datagrams of up to
+// NewReceiver returns a Reader that receives up to batch datagrams of up to
 // bufSize bytes per call.
-func (c *Conn) NewReader(batch, bufSize int) *Reader {
+func (c *Conn) NewReceiver(batch, bufSize int) Receiver {
 	if batch < 1 {
 		batch = 1
 	}
@@ -144,8 +144,8 @@ type Writer struct {
 	fn    func(fd uintptr) bool
 }
 
-// NewWriter returns a Writer for one goroutine.
-func (c *Conn) NewWriter() *Writer {
+// NewSender returns a Writer for one goroutine.
+func (c *Conn) NewSender() Sender {
 	w := &Writer{c: c, raw: c.rxRaw}
 	if c.tx != nil {
 		w.raw = c.txRaw

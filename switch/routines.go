@@ -1,0 +1,95 @@
+package vswitch
+
+import (
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vxswitch/vxswitch/tap"
+)
+
+// Batch sizes for the readers.
+const (
+	underlayBatch = 16
+	underlayBuf   = 65536
+)
+
+// routineReadFromPort reads frames from one port until it is removed or its
+// device vanishes (the container's namespace died): then the port is
+// removed with one log line and everything else keeps running.
+func (s *Switch) routineReadFromPort(p *Port) {
+	defer s.wg.Done()
+	s.log.Debug("routine started: read from port", zap.String("port", p.cfg.Name))
+	defer s.log.Debug("routine stopped: read from port", zap.String("port", p.cfg.Name))
+	w := s.NewWorker(s.underlay.NewSender())
+	bufs := [][]byte{make([]byte, Headroom+maxFrameBuf)}
+	sizes := make([]int, len(bufs))
+	for {
+		n, err := p.dev.Read(bufs, sizes, Headroom)
+		if err != nil {
+			if p.removed.Load() {
+				return
+			}
+			if errors.Is(err, tap.ErrGone) {
+				s.log.Info("port removed: its namespace or link is gone", zap.String("port", p.cfg.Name),
+					zap.String("netns", p.cfg.Netns), zap.Error(err))
+			} else {
+				s.log.Error("port removed: read failed", zap.String("port", p.cfg.Name), zap.Error(err))
+			}
+			s.RemovePort(p)
+			return
+		}
+		for i := 0; i < n; i++ {
+			w.FromPort(p, bufs[i], Headroom, sizes[i])
+		}
+	}
+}
+
+// routineReadFromUnderlay reads VXLAN datagrams until the underlay closes.
+func (s *Switch) routineReadFromUnderlay() {
+	defer s.wg.Done()
+	s.log.Debug("routine started: read from underlay")
+	defer s.log.Debug("routine stopped: read from underlay")
+	w := s.NewWorker(s.underlay.NewSender())
+	r := s.underlay.NewReceiver(underlayBatch, underlayBuf)
+	for {
+		msgs, err := r.Read()
+		if err != nil {
+			select {
+			case <-s.closing:
+			default:
+				s.log.Error("underlay read failed; switch stops receiving", zap.Error(err))
+			}
+			return
+		}
+		for i := range msgs {
+			w.FromUnderlay(msgs[i].Addr, msgs[i].Buf[:msgs[i].N])
+		}
+	}
+}
+
+// routineAgeing removes aged entries once a second. Lookups already treat
+// aged entries as misses; this bounds memory.
+func (s *Switch) routineAgeing() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			s.Expire()
+		}
+	}
+}
+
+// Expire removes aged learned entries from every table.
+func (s *Switch) Expire() {
+	now := s.now()
+	for _, d := range s.domains {
+		d.macs.Expire(now)
+		d.neigh.Expire(now)
+	}
+}
