@@ -1,10 +1,7 @@
 package tap
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"os/exec"
 	"runtime"
 	"testing"
@@ -12,53 +9,15 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/vxswitch/vxswitch/internal/nstest"
 	"golang.org/x/sys/unix"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for TAP devices and network namespaces; run as root (CI does)")
-	}
-}
+func requireRoot(t *testing.T) { nstest.RequireRoot(t) }
 
-// newNetns creates a uniquely named network namespace, as `ip netns add`
-// would, and deletes it when the test ends. It returns the namespace's path.
-func newNetns(t *testing.T) string {
-	t.Helper()
-	var b [4]byte
-	rand.Read(b[:])
-	name := "vxst-" + hex.EncodeToString(b[:])
-
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("get current netns: %v", err)
-	}
-	defer orig.Close()
-	ns, nsErr := netns.NewNamed(name) // switches this thread into it
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: the runtime discards it when the
-		// goroutine exits rather than reuse it in the wrong namespace.
-		t.Fatalf("restore netns: %v", err)
-	}
-	runtime.UnlockOSThread()
-	if nsErr != nil {
-		os.Remove("/run/netns/" + name) // NewNamed may leave the mount point behind
-		t.Fatalf("create netns %s: %v", name, nsErr)
-	}
-	ns.Close()
-	t.Cleanup(func() {
-		if _, err := os.Stat("/run/netns/" + name); errors.Is(err, os.ErrNotExist) {
-			return // the test deleted it
-		}
-		if err := netns.DeleteNamed(name); err != nil {
-			t.Errorf("delete netns %s: %v", name, err)
-		}
-	})
-	return "/run/netns/" + name
-}
+// newNetns creates a uniquely named network namespace, deleted when the
+// test ends, and returns its path.
+func newNetns(t *testing.T) string { return nstest.New(t, nstest.Prefix()+"-tap").Path }
 
 // nlHandle returns a netlink handle for the namespace at path, closed when the
 // test ends. The handle's socket pins the namespace, so tests that need the
