@@ -31,12 +31,14 @@ type Worker struct {
 	s   *Switch
 	tx  vtep.Sender
 	arp arpReply
+	nd  ndReply
 }
 
 // NewWorker returns a Worker that sends to the underlay through tx.
 func (s *Switch) NewWorker(tx vtep.Sender) *Worker {
 	w := &Worker{s: s, tx: tx}
 	w.arp.init()
+	w.nd.init()
 	return w
 }
 
@@ -69,8 +71,13 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 	if d.learning {
 		d.macs.Learn(src, p.dest(), now)
 	}
-	if e.etherType() == etherTypeARP {
+	switch e.etherType() {
+	case etherTypeARP:
 		if v, done := w.arpFromPort(p, e, now); done {
+			return v
+		}
+	case etherTypeIPv6:
+		if v, done := w.ndFromPort(p, e, now); done {
 			return v
 		}
 	}
@@ -157,8 +164,13 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	if d.learning {
 		d.macs.Learn(srcMAC, fdb.Dest{Kind: fdb.KindVTEP, ID: peer.id}, now)
 	}
-	if d.proxy && e.etherType() == etherTypeARP {
-		w.snoopARP(d, e, now)
+	if d.proxy {
+		switch e.etherType() {
+		case etherTypeARP:
+			w.snoopARP(d, e, now)
+		case etherTypeIPv6:
+			w.snoopND(d, e, now)
+		}
 	}
 	dst := e.dst()
 	if dst.IsMulticast() {

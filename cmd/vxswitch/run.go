@@ -13,10 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vxswitch/vxswitch/config"
-	"github.com/vxswitch/vxswitch/fdb"
-	vswitch "github.com/vxswitch/vxswitch/switch"
-	"github.com/vxswitch/vxswitch/tap"
-	"github.com/vxswitch/vxswitch/vtep"
+	"github.com/vxswitch/vxswitch/internal/daemon"
 )
 
 type runOptions struct {
@@ -65,10 +62,11 @@ func cmdRun(args []string, stderr io.Writer) error {
 	}
 	defer log.Sync()
 
-	sw, err := start(cfg, o, log)
+	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, Logger: log})
 	if err != nil {
 		return err
 	}
+	sw := d.Switch
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
@@ -91,77 +89,6 @@ func pick(flagValue, fileValue string) string {
 		return flagValue
 	}
 	return fileValue
-}
-
-// start opens the underlay and every port and starts forwarding. On error
-// everything opened so far is closed again, so no TAP is left behind.
-func start(cfg *config.Config, o *runOptions, log *zap.Logger) (*vswitch.Switch, error) {
-	u := cfg.Underlay
-	conn, err := vtep.Listen(vtep.Options{Local: u.Local, Port: u.Port, FixedSourcePort: o.fixedSourcePort})
-	if err != nil {
-		return nil, err
-	}
-	log.Info("underlay open", zap.Stringer("local", conn.LocalAddr()), zap.Int("mtu", u.MTU),
-		zap.String("mode", conn.Mode()), zap.Bool("strict", u.Strict))
-	sw, err := vswitch.New(switchConfig(cfg, log))
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	for i := range cfg.Ports {
-		if err := addPort(sw, &cfg.Ports[i]); err != nil {
-			sw.Close()
-			conn.Close()
-			return nil, err
-		}
-	}
-	sw.Start(conn)
-	return sw, nil
-}
-
-func addPort(sw *vswitch.Switch, p *config.Port) error {
-	dev, err := tap.Open(tap.Config{
-		Name: p.Name, Netns: p.NetnsPath(), IfName: p.IfName,
-		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses,
-	})
-	if err != nil {
-		return err
-	}
-	_, err = sw.AddPort(vswitch.PortConfig{
-		Name: p.Name, Network: p.Network, Device: dev, MTU: p.MTU,
-		MAC: dev.MAC(), Netns: p.NetnsPath(), IfName: p.IfName,
-	})
-	if err != nil {
-		dev.Close()
-	}
-	return err
-}
-
-func switchConfig(cfg *config.Config, log *zap.Logger) vswitch.Config {
-	u := cfg.Underlay
-	sc := vswitch.Config{
-		Local: u.Local, MTU: u.MTU, Strict: u.Strict,
-		SrcPorts: vtep.PortRange{Min: u.SrcPortMin, Max: u.SrcPortMax},
-		Logger:   log,
-	}
-	for _, n := range cfg.Networks {
-		nc := vswitch.NetworkConfig{
-			Name: n.Name, VNI: n.VNI, Flood: n.Flood, AllowUnknownPeers: n.AllowUnknownPeers,
-			Learning: n.Learning, ARPProxy: n.ARPProxy, Ageing: n.Ageing, MaxMACs: n.MaxMACs,
-		}
-		for _, m := range n.FDB {
-			nc.StaticMACs = append(nc.StaticMACs, vswitch.StaticMAC{MAC: fdb.MAC(m.MAC), VTEP: m.VTEP})
-		}
-		for _, nb := range n.Neighbors {
-			nc.Neighbors = append(nc.Neighbors, vswitch.Neighbor{IP: nb.IP, MAC: fdb.MAC(nb.MAC)})
-		}
-		sc.Networks = append(sc.Networks, nc)
-		log.Info("network", zap.String("name", n.Name), zap.Uint32("vni", n.VNI),
-			zap.Int("flood", len(n.Flood)), zap.Bool("learning", n.Learning), zap.Bool("arp_proxy", n.ARPProxy),
-			zap.Duration("ageing", n.Ageing), zap.Int("max_macs", n.MaxMACs),
-			zap.Int("static_macs", len(n.FDB)), zap.Int("static_neighbors", len(n.Neighbors)))
-	}
-	return sc
 }
 
 func newLogger(w io.Writer, level, format string) (*zap.Logger, error) {

@@ -1,0 +1,116 @@
+// Package daemon assembles a running vxswitch from a configuration: the
+// underlay socket, the switch with its networks, and a TAP port per
+// configured port. The CLI and the integration tests share it.
+package daemon
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/vxswitch/vxswitch/config"
+	"github.com/vxswitch/vxswitch/fdb"
+	vswitch "github.com/vxswitch/vxswitch/switch"
+	"github.com/vxswitch/vxswitch/tap"
+	"github.com/vxswitch/vxswitch/vtep"
+)
+
+// Options are run-time choices that are not part of the configuration file.
+type Options struct {
+	// FixedSourcePort sends every datagram from the VXLAN port (no raw
+	// socket).
+	FixedSourcePort bool
+	Logger          *zap.Logger
+}
+
+// Daemon is a started switch and its underlay.
+type Daemon struct {
+	Switch   *vswitch.Switch
+	Underlay *vtep.Conn
+	Config   *config.Config
+	log      *zap.Logger
+}
+
+// Start opens the underlay and every port and starts forwarding. The
+// sockets and TAPs are created in the calling thread's network namespace
+// (TAPs are then moved into their containers' namespaces). On error
+// everything opened so far is closed again, so no TAP is left behind.
+func Start(cfg *config.Config, o Options) (*Daemon, error) {
+	log := o.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	u := cfg.Underlay
+	conn, err := vtep.Listen(vtep.Options{Local: u.Local, Port: u.Port, FixedSourcePort: o.FixedSourcePort})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("underlay open", zap.Stringer("local", conn.LocalAddr()), zap.Int("mtu", u.MTU),
+		zap.String("mode", conn.Mode()), zap.Bool("strict", u.Strict))
+	sw, err := vswitch.New(SwitchConfig(cfg, log))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	for i := range cfg.Ports {
+		if err := AddPort(sw, &cfg.Ports[i]); err != nil {
+			sw.Close()
+			conn.Close()
+			return nil, err
+		}
+	}
+	sw.Start(conn)
+	return &Daemon{Switch: sw, Underlay: conn, Config: cfg, log: log}, nil
+}
+
+// Close stops forwarding and removes the TAPs.
+func (d *Daemon) Close() error { return d.Switch.Close() }
+
+// AddPort opens the TAP for p and attaches it to the switch.
+func AddPort(sw *vswitch.Switch, p *config.Port) error {
+	dev, err := tap.Open(tap.Config{
+		Name: p.Name, Netns: p.NetnsPath(), IfName: p.IfName,
+		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = sw.AddPort(vswitch.PortConfig{
+		Name: p.Name, Network: p.Network, Device: dev, MTU: p.MTU,
+		MAC: dev.MAC(), Netns: p.NetnsPath(), IfName: p.IfName,
+	})
+	if err != nil {
+		dev.Close()
+		return fmt.Errorf("port %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// SwitchConfig translates the file's networks into the switch's terms and
+// logs each at info level.
+func SwitchConfig(cfg *config.Config, log *zap.Logger) vswitch.Config {
+	u := cfg.Underlay
+	sc := vswitch.Config{
+		Local: u.Local, MTU: u.MTU, Strict: u.Strict,
+		SrcPorts: vtep.PortRange{Min: u.SrcPortMin, Max: u.SrcPortMax},
+		Logger:   log,
+	}
+	for _, n := range cfg.Networks {
+		nc := vswitch.NetworkConfig{
+			Name: n.Name, VNI: n.VNI, Flood: n.Flood, AllowUnknownPeers: n.AllowUnknownPeers,
+			Learning: n.Learning, ARPProxy: n.ARPProxy, Ageing: n.Ageing, MaxMACs: n.MaxMACs,
+		}
+		for _, m := range n.FDB {
+			nc.StaticMACs = append(nc.StaticMACs, vswitch.StaticMAC{MAC: fdb.MAC(m.MAC), VTEP: m.VTEP})
+		}
+		for _, nb := range n.Neighbors {
+			nc.Neighbors = append(nc.Neighbors, vswitch.Neighbor{IP: nb.IP, MAC: fdb.MAC(nb.MAC)})
+		}
+		sc.Networks = append(sc.Networks, nc)
+		log.Info("network", zap.String("name", n.Name), zap.Uint32("vni", n.VNI),
+			zap.Int("flood", len(n.Flood)), zap.Bool("learning", n.Learning), zap.Bool("arp_proxy", n.ARPProxy),
+			zap.Duration("ageing", n.Ageing), zap.Int("max_macs", n.MaxMACs),
+			zap.Int("static_macs", len(n.FDB)), zap.Int("static_neighbors", len(n.Neighbors)))
+	}
+	return sc
+}
