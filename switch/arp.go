@@ -53,6 +53,10 @@ func (w *Worker) snoopARP(d *domain, e ethernet, now int64) {
 	if !ok || a.isProbe() {
 		return
 	}
+	if w.dry {
+		w.stepf("neighbor table: learn %s at %s (unless static)", a.senderIP(), a.senderMAC())
+		return
+	}
 	d.neigh.Learn(a.senderIP(), a.senderMAC(), now)
 }
 
@@ -73,17 +77,20 @@ func (w *Worker) arpFromPort(p *Port, e ethernet, now int64) (v Verdict, done bo
 	}
 	mac, ok := d.neigh.Lookup(a.targetIP(), now)
 	if !ok || mac == a.senderMAC() || mac == e.src() {
+		if w.dry {
+			w.stepf("ARP who-has %s tell %s: not answered from the neighbor table", a.targetIP(), a.senderIP())
+		}
 		return Verdict{}, false
 	}
 	reply, err := w.arp.build(e, a, mac)
 	if err != nil {
 		return Verdict{}, false
 	}
-	_, err = p.dev.Write(reply)
-	p.io.tx(len(reply), err)
-	if err != nil {
-		p.drops.Add(1)
-		return drop(ReasonPortDown), true
+	if w.dry {
+		w.stepf("ARP proxy: who-has %s tell %s → reply %s is-at %s on the asking port", a.targetIP(), a.senderIP(), a.targetIP(), mac)
+	}
+	if err := w.writePort(p, reply); err != nil {
+		return w.drop(ReasonPortDown), true
 	}
 	return Verdict{Action: ActionProxy, Port: p}, true
 }

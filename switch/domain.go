@@ -88,14 +88,15 @@ func containsPeer(ps []*peer, p *peer) bool {
 }
 
 // peerFor returns the peer a datagram from addr belongs to in this domain,
-// or nil when the sender is not allowed.
-func (s *Switch) peerFor(d *domain, addr netip.Addr) *peer {
+// or nil when the sender is not allowed. With allow_unknown_peers a new
+// sender becomes a peer when create is set.
+func (s *Switch) peerFor(d *domain, addr netip.Addr, create bool) *peer {
 	if p, ok := d.known[addr]; ok {
 		return p
 	}
 	if !d.allowUnknown {
 		return nil
 	}
-	p, _ := s.peers.get(addr, true)
+	p, _ := s.peers.get(addr, create)
 	return p
 }

@@ -84,17 +84,23 @@ func (w *Worker) snoopND(d *domain, e ethernet, now int64) {
 	if !ok || n.isDAD() {
 		return
 	}
+	ip, mac, ok := n.srcIP(), fdb.MAC{}, false
 	if n.typ() == icmpv6NS {
-		if mac, ok := n.linkLayer(ndOptSourceLL); ok {
-			d.neigh.Learn(n.srcIP(), mac, now)
+		mac, ok = n.linkLayer(ndOptSourceLL)
+	} else {
+		ip = n.target()
+		if mac, ok = n.linkLayer(ndOptTargetLL); !ok {
+			mac, ok = e.src(), true
 		}
+	}
+	if !ok {
 		return
 	}
-	mac, ok := n.linkLayer(ndOptTargetLL)
-	if !ok {
-		mac = e.src()
+	if w.dry {
+		w.stepf("neighbor table: learn %s at %s (unless static)", ip, mac)
+		return
 	}
-	d.neigh.Learn(n.target(), mac, now)
+	d.neigh.Learn(ip, mac, now)
 }
 
 // ndFromPort snoops an NS/NA from a local port and answers an NS whose
@@ -116,17 +122,20 @@ func (w *Worker) ndFromPort(p *Port, e ethernet, now int64) (v Verdict, done boo
 	}
 	mac, ok := d.neigh.Lookup(n.target(), now)
 	if !ok || mac == e.src() {
+		if w.dry {
+			w.stepf("neighbor solicitation for %s from %s: not answered from the neighbor table", n.target(), n.srcIP())
+		}
 		return Verdict{}, false
 	}
 	reply, err := w.nd.build(e, n, mac)
 	if err != nil {
 		return Verdict{}, false
 	}
-	_, err = p.dev.Write(reply)
-	p.io.tx(len(reply), err)
-	if err != nil {
-		p.drops.Add(1)
-		return drop(ReasonPortDown), true
+	if w.dry {
+		w.stepf("ND proxy: solicitation for %s from %s → advertisement %s is-at %s on the asking port", n.target(), n.srcIP(), n.target(), mac)
+	}
+	if err := w.writePort(p, reply); err != nil {
+		return w.drop(ReasonPortDown), true
 	}
 	return Verdict{Action: ActionProxy, Port: p}, true
 }

@@ -86,9 +86,14 @@ type Switch struct {
 	ports   atomic.Pointer[[]*Port] // by port ID, nil where removed
 
 	underlay vtep.Underlay
-	running  bool // guarded by portsMu
-	closing  chan struct{}
-	wg       sync.WaitGroup
+	// fixedSourcePort: the underlay ignores per-flow source ports.
+	fixedSourcePort bool
+	running         bool // guarded by portsMu
+
+	obsMu     sync.Mutex // serialises Subscribe
+	observers atomic.Pointer[[]Observer]
+	closing   chan struct{}
+	wg        sync.WaitGroup
 }
 
 // New builds a switch with its networks and static tables.
@@ -148,6 +153,9 @@ func (s *Switch) Start(underlay vtep.Underlay) {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
 	s.underlay = underlay
+	if pf, ok := underlay.(interface{ PerFlowSourcePort() bool }); ok {
+		s.fixedSourcePort = !pf.PerFlowSourcePort()
+	}
 	s.running = true
 	s.wg.Add(2)
 	go s.routineReadFromUnderlay()

@@ -27,11 +27,18 @@ func drop(r Reason) Verdict { return Verdict{Action: ActionDrop, Reason: r} }
 // Worker runs the forwarding decision and carries it out. Each data-path
 // goroutine owns one: it holds that goroutine's underlay sender and scratch
 // buffers, so forwarding allocates nothing.
+//
+// A Worker made by Explain runs the same code dry: it reads the live tables
+// but learns nothing, sends nothing, counts nothing, and records each step.
 type Worker struct {
 	s   *Switch
 	tx  vtep.Sender
 	arp arpReply
 	nd  ndReply
+	ev  Event // reused for observers
+
+	dry   bool
+	steps []string
 }
 
 // NewWorker returns a Worker that sends to the underlay through tx.
@@ -48,6 +55,9 @@ func (w *Worker) FromPort(p *Port, buf []byte, off, n int) Verdict {
 	p.io.rx(n)
 	v := w.fromPort(p, buf, off, n)
 	p.dom.stats.count(v)
+	if obs := w.s.observers.Load(); obs != nil {
+		w.observePort(*obs, DirIn, p, buf[off:off+n], v)
+	}
 	if ce := w.s.log.Check(zap.DebugLevel, "frame from port"); ce != nil {
 		ce.Write(zap.String("port", p.cfg.Name), zap.Uint32("vni", p.dom.vni), verdictField(v), frameField(buf[off:off+n]))
 	}
@@ -55,21 +65,27 @@ func (w *Worker) FromPort(p *Port, buf []byte, off, n int) Verdict {
 }
 
 func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
-	if n < ethHeaderLen {
-		return drop(ReasonRunt)
-	}
 	d, s := p.dom, w.s
+	if w.dry {
+		w.stepf("frame from port %s, network %s (VNI %d), %d bytes", p.cfg.Name, d.name, d.vni, n)
+	}
+	if n < ethHeaderLen {
+		return w.drop(ReasonRunt)
+	}
 	e := ethernet(buf[off : off+n])
+	if w.dry {
+		w.stepf("ethernet %s > %s, type %#04x", e.src(), e.dst(), e.etherType())
+	}
 	src := e.src()
 	if src.IsMulticast() || src.IsZero() {
-		return drop(ReasonBadSrcMAC)
+		return w.drop(ReasonBadSrcMAC)
 	}
 	if n > maxFrame(p.cfg.MTU, e) {
-		return drop(ReasonOversize)
+		return w.drop(ReasonOversize)
 	}
 	now := s.now()
 	if d.learning {
-		d.macs.Learn(src, p.dest(), now)
+		w.learn(d, src, p.dest(), now)
 	}
 	switch e.etherType() {
 	case etherTypeARP:
@@ -83,11 +99,20 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 	}
 	dst := e.dst()
 	if dst.IsMulticast() {
+		if w.dry {
+			w.stepf("destination %s is broadcast/multicast: flood", dst)
+		}
 		return w.flood(d, p, buf, off, n)
 	}
 	dest, ok := d.macs.Lookup(dst, now)
 	if !ok {
+		if w.dry {
+			w.stepf("destination %s unknown in the MAC table: flood", dst)
+		}
 		return w.flood(d, p, buf, off, n)
+	}
+	if w.dry {
+		w.stepf("MAC table: %s is at %s", dst, s.describe(dest))
 	}
 	switch dest.Kind {
 	case fdb.KindPort:
@@ -96,7 +121,7 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 			return w.flood(d, p, buf, off, n)
 		}
 		if q == p {
-			return drop(ReasonSamePort)
+			return w.drop(ReasonSamePort)
 		}
 		return w.toPort(q, e)
 	case fdb.KindVTEP:
@@ -115,6 +140,9 @@ func (w *Worker) FromUnderlay(src netip.AddrPort, b []byte) Verdict {
 	} else {
 		d.stats.count(v)
 	}
+	if obs := w.s.observers.Load(); obs != nil {
+		w.observeUnderlay(*obs, DirIn, d, src, w.s.localAddr(0), b, v)
+	}
 	if ce := w.s.log.Check(zap.DebugLevel, "datagram from underlay"); ce != nil {
 		fields := []zap.Field{zap.Stringer("from", src), verdictField(v)}
 		if d != nil {
@@ -130,39 +158,59 @@ func (w *Worker) FromUnderlay(src netip.AddrPort, b []byte) Verdict {
 
 func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	s := w.s
+	if w.dry {
+		w.stepf("datagram from %s, %d bytes", src, len(b))
+	}
 	vni, err := vtep.Parse(b, s.strict)
 	switch err {
 	case nil:
 	case vtep.ErrRunt:
-		return nil, drop(ReasonVXLANRunt)
+		return nil, w.drop(ReasonVXLANRunt)
 	case vtep.ErrNoIFlag:
-		return nil, drop(ReasonVXLANNoIFlag)
+		return nil, w.drop(ReasonVXLANNoIFlag)
 	default:
-		return nil, drop(ReasonVXLANReservedBits)
+		return nil, w.drop(ReasonVXLANReservedBits)
 	}
 	d := s.byVNI[vni]
 	if d == nil {
-		return nil, drop(ReasonUnknownVNI)
+		if w.dry {
+			w.stepf("VXLAN VNI %d", vni)
+		}
+		return nil, w.drop(ReasonUnknownVNI)
 	}
-	peer := s.peerFor(d, src.Addr().Unmap())
-	if peer == nil {
-		return d, drop(ReasonUnknownPeer)
+	if w.dry {
+		w.stepf("VXLAN VNI %d: network %s", vni, d.name)
+	}
+	sender := s.peerFor(d, src.Addr().Unmap(), !w.dry)
+	if sender == nil {
+		if !w.dry || !d.allowUnknown {
+			return d, w.drop(ReasonUnknownPeer)
+		}
+		if w.dry {
+			w.stepf("sender %s would become a new peer (allow_unknown_peers)", src.Addr())
+		}
+		sender = &peer{addr: src.Addr().Unmap(), id: newPeerID}
 	}
 	now := s.now()
-	peer.lastSeen.Store(now)
-	peer.io.rx(len(b))
+	if !w.dry {
+		sender.lastSeen.Store(now)
+		sender.io.rx(len(b))
+	}
 	frame := b[vtep.HeaderLen:]
 	n := len(frame)
 	if n < ethHeaderLen {
-		return d, drop(ReasonRunt)
+		return d, w.drop(ReasonRunt)
 	}
 	e := ethernet(frame)
+	if w.dry {
+		w.stepf("inner ethernet %s > %s, type %#04x, %d bytes", e.src(), e.dst(), e.etherType(), n)
+	}
 	srcMAC := e.src()
 	if srcMAC.IsMulticast() || srcMAC.IsZero() {
-		return d, drop(ReasonBadSrcMAC)
+		return d, w.drop(ReasonBadSrcMAC)
 	}
 	if d.learning {
-		d.macs.Learn(srcMAC, fdb.Dest{Kind: fdb.KindVTEP, ID: peer.id}, now)
+		w.learn(d, srcMAC, fdb.Dest{Kind: fdb.KindVTEP, ID: sender.id}, now)
 	}
 	if d.proxy {
 		switch e.etherType() {
@@ -174,14 +222,23 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	}
 	dst := e.dst()
 	if dst.IsMulticast() {
+		if w.dry {
+			w.stepf("destination %s is broadcast/multicast: flood to local ports only (split horizon)", dst)
+		}
 		return d, w.flood(d, nil, b, vtep.HeaderLen, n)
 	}
 	dest, ok := d.macs.Lookup(dst, now)
 	if !ok {
+		if w.dry {
+			w.stepf("destination %s unknown: flood to local ports only (split horizon)", dst)
+		}
 		return d, w.flood(d, nil, b, vtep.HeaderLen, n)
 	}
+	if w.dry {
+		w.stepf("MAC table: %s is at %s", dst, s.describe(dest))
+	}
 	if dest.Kind == fdb.KindVTEP {
-		return d, drop(ReasonSplitHorizon)
+		return d, w.drop(ReasonSplitHorizon)
 	}
 	q := s.portByID(dest.ID)
 	if q == nil {
@@ -190,42 +247,111 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	return d, w.toPort(q, e)
 }
 
+// learn teaches d's MAC table that mac is at dest; a dry Worker only says
+// what would happen.
+func (w *Worker) learn(d *domain, mac fdb.MAC, dest fdb.Dest, now int64) {
+	if !w.dry {
+		d.macs.Learn(mac, dest, now)
+		return
+	}
+	where := w.s.describe(dest)
+	if dest.Kind == fdb.KindVTEP && dest.ID == newPeerID {
+		where = "a new peer"
+	}
+	cur, ok := d.macs.Lookup(mac, now)
+	switch {
+	case !ok:
+		if w.dry {
+			w.stepf("learn %s at %s (new entry, if the table has room)", mac, where)
+		}
+	case cur == dest:
+		if w.dry {
+			w.stepf("learn %s at %s (refresh)", mac, where)
+		}
+	default:
+		if w.dry {
+			w.stepf("learn %s at %s (moves from %s, unless static)", mac, where, w.s.describe(cur))
+		}
+	}
+}
+
 // toPort writes frame e to port q.
 func (w *Worker) toPort(q *Port, e ethernet) Verdict {
 	if len(e) > maxFrame(q.cfg.MTU, e) {
-		q.drops.Add(1)
-		return drop(ReasonOversize)
+		if w.dry {
+			w.stepf("port %s: %d bytes exceed its MTU %d", q.cfg.Name, len(e), q.cfg.MTU)
+		}
+		if !w.dry {
+			q.drops.Add(1)
+		}
+		return w.drop(ReasonOversize)
 	}
-	_, err := q.dev.Write(e)
-	q.io.tx(len(e), err)
-	if err != nil {
-		q.drops.Add(1)
-		return drop(ReasonPortDown)
+	if err := w.writePort(q, e); err != nil {
+		return w.drop(ReasonPortDown)
 	}
 	return Verdict{Action: ActionPort, Port: q}
+}
+
+// writePort writes one frame to q, counting it and showing it to observers.
+func (w *Worker) writePort(q *Port, frame []byte) error {
+	if w.dry {
+		if w.dry {
+			w.stepf("→ port %s", q.cfg.Name)
+		}
+		return nil
+	}
+	_, err := q.dev.Write(frame)
+	q.io.tx(len(frame), err)
+	if err != nil {
+		q.drops.Add(1)
+		return err
+	}
+	if obs := w.s.observers.Load(); obs != nil {
+		w.observePort(*obs, DirOut, q, frame, Verdict{})
+	}
+	return nil
 }
 
 // toVTEP encapsulates the frame in buf[off:off+n] in place and sends it.
 func (w *Worker) toVTEP(d *domain, peer *peer, buf []byte, off, n int) Verdict {
 	if n > w.s.maxInner {
-		return drop(ReasonOversize)
+		if w.dry {
+			w.stepf("%d bytes + VXLAN overhead exceed the underlay MTU (largest inner frame %d)", n, w.s.maxInner)
+		}
+		return w.drop(ReasonOversize)
 	}
 	sport := w.encap(d, buf, off, n)
-	if !w.send(peer, buf, off, n, sport) {
-		return drop(ReasonUnderlayError)
+	if !w.send(d, peer, buf, off, n, sport) {
+		return w.drop(ReasonUnderlayError)
 	}
 	return Verdict{Action: ActionVTEP, VTEP: peer.addr}
 }
 
 func (w *Worker) encap(d *domain, buf []byte, off, n int) (srcPort uint16) {
+	if w.dry {
+		return w.s.srcPorts.Port(vtep.FlowHash(buf[off : off+n]))
+	}
 	vtep.PutHeader(buf[off-vtep.HeaderLen:off], d.vni)
 	return w.s.srcPorts.Port(vtep.FlowHash(buf[off : off+n]))
 }
 
-func (w *Worker) send(peer *peer, buf []byte, off, n int, sport uint16) bool {
+func (w *Worker) send(d *domain, peer *peer, buf []byte, off, n int, sport uint16) bool {
+	if w.dry {
+		if w.dry {
+			w.stepf("→ vtep %s (VXLAN VNI %d, outer UDP source port %d)", peer.addr, d.vni, sport)
+		}
+		return true
+	}
 	err := w.tx.Send(buf[:off+n], off-vtep.HeaderLen, sport, peer.addr)
 	peer.io.tx(n+vtep.HeaderLen, err)
-	return err == nil
+	if err != nil {
+		return false
+	}
+	if obs := w.s.observers.Load(); obs != nil {
+		remote := netip.AddrPortFrom(peer.addr, w.s.vxlanPort())
+		w.observeUnderlay(*obs, DirOut, d, remote, w.s.localAddr(sport), buf[off-vtep.HeaderLen:off+n], Verdict{})
+	}
+	return true
 }
 
 // flood sends the frame to every port of d but from, and, when it came from
@@ -251,11 +377,14 @@ func (w *Worker) flood(d *domain, from *Port, buf []byte, off, n int) Verdict {
 	}
 	if from != nil && len(d.flood) > 0 {
 		if n > w.s.maxInner {
+			if w.dry {
+				w.stepf("%d bytes + VXLAN overhead exceed the underlay MTU: no copies to the flood list", n)
+			}
 			oversize++
 		} else {
 			sport := w.encap(d, buf, off, n)
 			for _, peer := range d.flood {
-				if w.send(peer, buf, off, n, sport) {
+				if w.send(d, peer, buf, off, n, sport) {
 					copies++
 				} else {
 					failed++
@@ -265,13 +394,16 @@ func (w *Worker) flood(d *domain, from *Port, buf []byte, off, n int) Verdict {
 	}
 	switch {
 	case copies > 0:
+		if w.dry {
+			w.stepf("flood: %d copies", copies)
+		}
 		return Verdict{Action: ActionFlood, Copies: copies}
 	case failed > 0 && from != nil && len(d.flood) > 0:
-		return drop(ReasonUnderlayError)
+		return w.drop(ReasonUnderlayError)
 	case failed > 0:
-		return drop(ReasonPortDown)
+		return w.drop(ReasonPortDown)
 	case oversize > 0:
-		return drop(ReasonOversize)
+		return w.drop(ReasonOversize)
 	}
-	return drop(ReasonNoDestination)
+	return w.drop(ReasonNoDestination)
 }
