@@ -18,7 +18,7 @@ func explainFixture(t *testing.T) *fixture {
 	cfg.Networks[0].Neighbors = []vswitch.Neighbor{{IP: ip(9), MAC: mac(9)}}
 	f := newFixture(t, cfg, port("p1", "blue"), port("p2", "blue"))
 	f.fromUnderlay(vtep2, vniBlue, frame(t, mac(5), macBroadcast)) // learn mac(5) behind vtep2
-	f.delivered() // drain the flood of the learning frame
+	f.delivered()                                                  // drain the flood of the learning frame
 	return f
 }
 
