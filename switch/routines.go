@@ -23,7 +23,14 @@ func (s *Switch) routineReadFromPort(p *Port) {
 	s.log.Debug("routine started: read from port", zap.String("port", p.cfg.Name))
 	defer s.log.Debug("routine stopped: read from port", zap.String("port", p.cfg.Name))
 	w := s.NewWorker(s.underlay.NewSender())
-	bufs := [][]byte{make([]byte, Headroom+maxFrameBuf)}
+	batch := 1
+	if b, ok := p.dev.(interface{ BatchSize() int }); ok {
+		batch = max(b.BatchSize(), 1)
+	}
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, Headroom+maxFrameBuf)
+	}
 	sizes := make([]int, len(bufs))
 	for {
 		n, err := p.dev.Read(bufs, sizes, Headroom)

@@ -17,6 +17,10 @@ type Config struct {
 	MAC net.HardwareAddr
 	// MTU is the interface MTU; 0 keeps the kernel default (1500).
 	MTU int
+	// Offload opens the TAP with virtio headers and asks for checksum and
+	// TCP segmentation offload; where the kernel refuses, the TAP opens
+	// plain and Mode says why.
+	Offload bool
 	// Addresses are added to the interface, IPv4 and IPv6 alike. IPv6
 	// addresses skip duplicate address detection so they are usable at once.
 	Addresses []netip.Prefix

@@ -2,6 +2,7 @@ package tap
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -202,7 +203,21 @@ func TestIntegrationRandomMAC(t *testing.T) {
 // and the IPv6 address answers as soon as Open returns.
 func TestIntegrationFrames(t *testing.T) {
 	requireRoot(t)
-	tp := open(t, testConfig(newNetns(t)))
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) { testFrames(t, offload) })
+	}
+}
+
+func testFrames(t *testing.T, offload bool) {
+	cfg := testConfig(newNetns(t))
+	cfg.Offload = offload
+	tp := open(t, cfg)
+	if got := strings.HasPrefix(tp.Mode(), "vnet_hdr"); got != offload {
+		t.Fatalf("Mode() = %q with Offload %v", tp.Mode(), offload)
+	}
+	if want := map[bool]int{false: 1, true: 64}[offload]; tp.BatchSize() != want {
+		t.Errorf("BatchSize() = %d, want %d", tp.BatchSize(), want)
+	}
 
 	// ND first, straight after Open: the kernel joins the address's
 	// solicited-node group asynchronously, and before Open waited for that,
@@ -227,7 +242,15 @@ func TestIntegrationFrames(t *testing.T) {
 
 func TestIntegrationReadWriteAllocs(t *testing.T) {
 	requireRoot(t)
-	tp := open(t, testConfig(newNetns(t)))
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) { testReadWriteAllocs(t, offload) })
+	}
+}
+
+func testReadWriteAllocs(t *testing.T, offload bool) {
+	cfg := testConfig(newNetns(t))
+	cfg.Offload = offload
+	tp := open(t, cfg)
 	req := arpRequest(addr4.Addr())
 	const offset = 64
 	bufs, sizes := [][]byte{make([]byte, offset+1518)}, []int{0}

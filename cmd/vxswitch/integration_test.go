@@ -39,7 +39,7 @@ type process struct {
 	err  error
 }
 
-func startVXSwitch(t *testing.T, host *nstest.NS, yaml string) *process {
+func startVXSwitch(t *testing.T, host *nstest.NS, yaml string, flags ...string) *process {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, host.Name+".yaml")
@@ -55,7 +55,7 @@ func startVXSwitch(t *testing.T, host *nstest.NS, yaml string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(exe, "run", "-c", cfgPath)
+	p.cmd = exec.Command(exe, append([]string{"run", "-c", cfgPath}, flags...)...)
 	p.cmd.Env = append(os.Environ(), "VXSWITCH_TEST_MAIN=1")
 	p.cmd.Stderr, p.cmd.Stdout = logf, logf
 	if err := host.Do(p.cmd.Start); err != nil {
@@ -140,7 +140,7 @@ type twoHosts struct {
 	sw1, sw2                 *process
 }
 
-func newTwoHosts(t *testing.T) *twoHosts {
+func newTwoHosts(t *testing.T, flags ...string) *twoHosts {
 	pre := nstest.Prefix()
 	th := &twoHosts{
 		h1: nstest.New(t, pre+"-h1"), h2: nstest.New(t, pre+"-h2"),
@@ -148,8 +148,8 @@ func newTwoHosts(t *testing.T) *twoHosts {
 		red1: nstest.New(t, pre+"-r1"), red2: nstest.New(t, pre+"-r2"),
 	}
 	nstest.Veth(t, th.h1, pre+"u1", netip.MustParsePrefix("192.0.2.1/24"), th.h2, pre+"u2", netip.MustParsePrefix("192.0.2.2/24"))
-	th.sw1 = startVXSwitch(t, th.h1, hostConfig("192.0.2.1", "192.0.2.2", th.blue1, th.red1, "02:00:0a:00:01:02", "10.0.1.2"))
-	th.sw2 = startVXSwitch(t, th.h2, hostConfig("192.0.2.2", "192.0.2.1", th.blue2, th.red2, "02:00:0a:00:01:03", "10.0.1.3"))
+	th.sw1 = startVXSwitch(t, th.h1, hostConfig("192.0.2.1", "192.0.2.2", th.blue1, th.red1, "02:00:0a:00:01:02", "10.0.1.2"), flags...)
+	th.sw2 = startVXSwitch(t, th.h2, hostConfig("192.0.2.2", "192.0.2.1", th.blue2, th.red2, "02:00:0a:00:01:03", "10.0.1.3"), flags...)
 	running := regexp.MustCompile(`vxswitch running`)
 	for _, p := range []*process{th.sw1, th.sw2} {
 		if !p.waitLog(running, 15*time.Second) {
@@ -246,7 +246,23 @@ func transfer(t *testing.T, from *nstest.NS, addr string, ln net.Listener, size 
 // container's death removes only its port; on SIGTERM the TAPs vanish.
 func TestIntegrationTwoHosts(t *testing.T) {
 	nstest.RequireRoot(t)
-	th := newTwoHosts(t)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		mode  string // the TAP mode the log must show
+	}{
+		{"tap offload", nil, `mode": "vnet_hdr|mode=vnet_hdr|vnet_hdr \(tso4`},
+		{"plain tap", []string{"--no-tap-offload"}, `"mode": "plain"|plain`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testTwoHosts(t, tc.flags, regexp.MustCompile(tc.mode)) })
+	}
+}
+
+func testTwoHosts(t *testing.T, flags []string, mode *regexp.Regexp) {
+	th := newTwoHosts(t, flags...)
+	if !mode.MatchString(th.sw1.output()) {
+		t.Errorf("log does not show TAP mode %v:\n%s", mode, th.sw1.output())
+	}
 
 	ln := listen(t, th.blue2, "10.0.1.3:5001")
 	transfer(t, th.blue1, "10.0.1.3:5001", ln, 10<<20)

@@ -19,6 +19,7 @@ import (
 type runOptions struct {
 	file, logLevel, logFormat string
 	fixedSourcePort           bool
+	noTAPOffload              bool
 }
 
 func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
@@ -29,6 +30,7 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&o.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (default: the file's log.level, else info); debug logs every forwarding decision")
 	fs.StringVar(&o.logFormat, "log-format", "", "log `FORMAT`: console or json (default: the file's log.format, else console)")
 	fs.BoolVar(&o.fixedSourcePort, "fixed-source-port", false, "send every datagram from the VXLAN port instead of a per-flow source port (no raw socket needed)")
+	fs.BoolVar(&o.noTAPOffload, "no-tap-offload", false, "open TAPs without virtio headers: no TCP segmentation or checksum offload, one frame per read")
 	fs.Usage = func() {
 		fmt.Fprint(out, "Usage: vxswitch run -c FILE [options]\n\n"+
 			"Runs the switch in the foreground, logging to standard error. Creates each\n"+
@@ -62,7 +64,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	}
 	defer log.Sync()
 
-	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, Logger: log})
+	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,10 @@ type Options struct {
 	// FixedSourcePort sends every datagram from the VXLAN port (no raw
 	// socket).
 	FixedSourcePort bool
-	Logger          *zap.Logger
+	// NoTAPOffload opens TAPs without virtio headers (no TSO/checksum
+	// offload), one frame per read.
+	NoTAPOffload bool
+	Logger       *zap.Logger
 }
 
 // Daemon is a started switch and its underlay.
@@ -53,7 +56,7 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	for i := range cfg.Ports {
-		if err := AddPort(sw, &cfg.Ports[i]); err != nil {
+		if err := AddPort(sw, &cfg.Ports[i], !o.NoTAPOffload, log); err != nil {
 			sw.Close()
 			conn.Close()
 			return nil, err
@@ -66,15 +69,17 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 // Close stops forwarding and removes the TAPs.
 func (d *Daemon) Close() error { return d.Switch.Close() }
 
-// AddPort opens the TAP for p and attaches it to the switch.
-func AddPort(sw *vswitch.Switch, p *config.Port) error {
+// AddPort opens the TAP for p, with offloads if asked and the kernel
+// agrees, and attaches it to the switch.
+func AddPort(sw *vswitch.Switch, p *config.Port, offload bool, log *zap.Logger) error {
 	dev, err := tap.Open(tap.Config{
 		Name: p.Name, Netns: p.NetnsPath(), IfName: p.IfName,
-		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses,
+		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses, Offload: offload,
 	})
 	if err != nil {
 		return err
 	}
+	log.Info("tap open", zap.String("port", p.Name), zap.String("mode", dev.Mode()))
 	_, err = sw.AddPort(vswitch.PortConfig{
 		Name: p.Name, Network: p.Network, Device: dev, MTU: p.MTU,
 		MAC: dev.MAC(), Netns: p.NetnsPath(), IfName: p.IfName,
