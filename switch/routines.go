@@ -23,6 +23,7 @@ func (s *Switch) routineReadFromPort(p *Port) {
 	s.log.Debug("routine started: read from port", zap.String("port", p.cfg.Name))
 	defer s.log.Debug("routine stopped: read from port", zap.String("port", p.cfg.Name))
 	w := s.NewWorker(s.underlay.NewSender())
+	w.Batch()
 	batch := 1
 	if b, ok := p.dev.(interface{ BatchSize() int }); ok {
 		batch = max(b.BatchSize(), 1)
@@ -50,6 +51,7 @@ func (s *Switch) routineReadFromPort(p *Port) {
 		for i := 0; i < n; i++ {
 			w.FromPort(p, bufs[i], Headroom, sizes[i])
 		}
+		w.Flush()
 	}
 }
 

@@ -79,6 +79,8 @@ type Switch struct {
 	byVNI   map[uint32]*domain
 	domains []*domain
 	global  counters // datagrams that match no network
+	// txErrors counts queued datagrams the underlay refused at flush.
+	txErrors atomic.Uint64
 
 	peers peerTable
 

@@ -94,6 +94,10 @@ func (s *Switch) Stats() (networks []NetworkStats, unmatched Stats) {
 	return networks, s.global.snapshot()
 }
 
+// UnderlayTxErrors counts datagrams the underlay refused after their
+// frames were counted as forwarded (batched sends fail late).
+func (s *Switch) UnderlayTxErrors() uint64 { return s.txErrors.Load() }
+
 // Peers lists the remote VTEPs the switch knows.
 func (s *Switch) Peers() []PeerInfo {
 	now := s.now()

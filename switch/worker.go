@@ -31,11 +31,14 @@ func drop(r Reason) Verdict { return Verdict{Action: ActionDrop, Reason: r} }
 // A Worker made by Explain runs the same code dry: it reads the live tables
 // but learns nothing, sends nothing, counts nothing, and records each step.
 type Worker struct {
-	s   *Switch
-	tx  vtep.Sender
-	arp arpReply
-	nd  ndReply
-	ev  Event // reused for observers
+	s  *Switch
+	tx vtep.Sender
+	// batch, when set, queues datagrams for one sendmmsg per read batch;
+	// the owner calls Flush after each batch.
+	batch vtep.BatchSender
+	arp   arpReply
+	nd    ndReply
+	ev    Event // reused for observers
 
 	dry   bool
 	steps []string
@@ -342,7 +345,12 @@ func (w *Worker) send(d *domain, peer *peer, buf []byte, off, n int, sport uint1
 		}
 		return true
 	}
-	err := w.tx.Send(buf[:off+n], off-vtep.HeaderLen, sport, peer.addr)
+	var err error
+	if w.batch != nil {
+		err = w.batch.Queue(buf[:off+n], off-vtep.HeaderLen, sport, peer.addr)
+	} else {
+		err = w.tx.Send(buf[:off+n], off-vtep.HeaderLen, sport, peer.addr)
+	}
 	peer.io.tx(n+vtep.HeaderLen, err)
 	if err != nil {
 		return false
@@ -352,6 +360,28 @@ func (w *Worker) send(d *domain, peer *peer, buf []byte, off, n int, sport uint1
 		w.observeUnderlay(*obs, DirOut, d, remote, w.s.localAddr(sport), buf[off-vtep.HeaderLen:off+n], Verdict{})
 	}
 	return true
+}
+
+// Batch makes w queue its underlay datagrams, when its sender can, until
+// Flush: a port reader flushes once per read batch, which with TAP offloads
+// is up to 64 frames of one TCP super-frame. The frames' buffers must stay
+// unchanged until Flush.
+func (w *Worker) Batch() {
+	if b, ok := w.tx.(vtep.BatchSender); ok {
+		w.batch = b
+	}
+}
+
+// Flush sends the queued datagrams. Datagrams the kernel refuses are
+// counted as underlay send errors (their frames were already counted as
+// forwarded).
+func (w *Worker) Flush() {
+	if w.batch == nil {
+		return
+	}
+	if failed, _ := w.batch.Flush(); failed > 0 {
+		w.s.txErrors.Add(uint64(failed))
+	}
 }
 
 // flood sends the frame to every port of d but from, and, when it came from

@@ -217,3 +217,80 @@ func TestConnAllocs(t *testing.T) {
 		t.Errorf("Send+Read allocate %v per datagram", allocs)
 	}
 }
+
+// TestWriterBatch queues datagrams, one of them too large for UDP, and
+// flushes them in one sendmmsg: the others arrive in order, the refused one
+// is counted.
+func TestWriterBatch(t *testing.T) {
+	a, b := listenPair(t, os.Geteuid() != 0)
+	w := a.NewSender().(*Writer)
+	dst := b.LocalAddr().Addr()
+	small := func(i byte) []byte {
+		buf := make([]byte, 16+HeaderLen+1)
+		PutHeader(buf[8:16], 42)
+		buf[len(buf)-1] = i
+		return buf
+	}
+	huge := make([]byte, 16+70000)
+	PutHeader(huge[8:16], 42)
+	for i, buf := range [][]byte{small(0), huge, small(1), small(2)} {
+		if err := w.Queue(buf, 16-HeaderLen, uint16(50000+i), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.Queued() != 4 {
+		t.Fatalf("Queued() = %d, want 4", w.Queued())
+	}
+	failed, err := w.Flush()
+	if failed != 1 || err == nil {
+		t.Fatalf("Flush() = %d, %v; want the oversized datagram refused", failed, err)
+	}
+	if w.Queued() != 0 {
+		t.Errorf("Queued() after Flush = %d", w.Queued())
+	}
+	r := b.NewReceiver(8, 128)
+	var got []byte
+	for len(got) < 3 {
+		timer := time.AfterFunc(5*time.Second, func() { b.Close() })
+		msgs, err := r.Read()
+		timer.Stop()
+		if err != nil {
+			t.Fatalf("after %d datagrams: %v", len(got), err)
+		}
+		for _, m := range msgs {
+			got = append(got, m.Buf[m.N-1])
+		}
+	}
+	if string(got) != "\x00\x01\x02" {
+		t.Errorf("received markers % x, want 00 01 02 in order", got)
+	}
+}
+
+func TestWriterQueueFullFlushes(t *testing.T) {
+	a, b := listenPair(t, true)
+	w := a.NewSender().(*Writer)
+	buf := make([]byte, 16+HeaderLen)
+	PutHeader(buf[8:16], 1)
+	for i := 0; i < writeBatch+3; i++ {
+		if err := w.Queue(buf, 8, 0, b.LocalAddr().Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.Queued() != 3 {
+		t.Errorf("after %d queued, %d wait: a full batch should have been flushed", writeBatch+3, w.Queued())
+	}
+	if failed, err := w.Flush(); failed != 0 || err != nil {
+		t.Fatalf("Flush: %d, %v", failed, err)
+	}
+	r := b.NewReceiver(writeBatch, 64)
+	n := 0
+	for n < writeBatch+3 {
+		timer := time.AfterFunc(5*time.Second, func() { b.Close() })
+		msgs, err := r.Read()
+		timer.Stop()
+		if err != nil {
+			t.Fatalf("after %d datagrams: %v", n, err)
+		}
+		n += len(msgs)
+	}
+}

@@ -130,18 +130,23 @@ func htons(p uint16) uint16 {
 	return *(*uint16)(unsafe.Pointer(&b[0]))
 }
 
-// Writer sends encapsulated frames. One Writer belongs to one goroutine; a
-// Send allocates nothing.
+// writeBatch is how many datagrams a Writer queues before it must flush.
+const writeBatch = 64
+
+// Writer sends encapsulated frames with sendmmsg(2): Queue collects up to
+// writeBatch datagrams, Flush sends them in one system call. One Writer
+// belongs to one goroutine; neither allocates.
 type Writer struct {
-	c     *Conn
-	raw   syscall.RawConn
-	buf   []byte
-	sa4   unix.RawSockaddrInet4
-	sa6   unix.RawSockaddrInet6
-	sa    unsafe.Pointer
-	salen uintptr
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
+	c      *Conn
+	raw    syscall.RawConn
+	hdrs   [writeBatch]mmsghdr
+	iovs   [writeBatch]unix.Iovec
+	names  [writeBatch]unix.RawSockaddrInet6
+	n      int // queued
+	sent   int // of the queued, handled by the kernel so far
+	failed int
+	errno  syscall.Errno
+	fn     func(fd uintptr) bool
 }
 
 // NewSender returns a Writer for one goroutine.
@@ -150,14 +155,27 @@ func (c *Conn) NewSender() Sender {
 	if c.tx != nil {
 		w.raw = c.txRaw
 	}
-	w.fn = w.send
+	w.fn = w.sendmmsg
 	return w
 }
 
 // Send transmits b[off:] — a VXLAN header and the inner frame — to dst on
 // the VXLAN port, from outer UDP source port srcPort when the Conn sends per
-// flow. The UDPHeaderLen bytes before off are headroom Send may overwrite.
+// flow, together with anything queued before. The UDPHeaderLen bytes before
+// off are headroom Send may overwrite.
 func (w *Writer) Send(b []byte, off int, srcPort uint16, dst netip.Addr) error {
+	if err := w.Queue(b, off, srcPort, dst); err != nil {
+		return err
+	}
+	if _, err := w.Flush(); err != nil {
+		return fmt.Errorf("send to %s: %w", dst, err)
+	}
+	return nil
+}
+
+// Queue adds a datagram to the batch, as Send would send it; b must stay
+// unchanged until Flush. A full batch is flushed first.
+func (w *Writer) Queue(b []byte, off int, srcPort uint16, dst netip.Addr) error {
 	dst = dst.Unmap()
 	if dst.Is4() != w.c.local.Is4() {
 		return fmt.Errorf("send to %s: address family differs from underlay %s", dst, w.c.local)
@@ -175,34 +193,82 @@ func (w *Writer) Send(b []byte, off int, srcPort uint16, dst netip.Addr) error {
 		u[6], u[7] = 0, 0 // IPv4: no checksum (RFC 7348 §5); IPv6: kernel fills it
 		port = 0          // raw IPv6 sockets take the port field as protocol
 	}
+	if w.n == writeBatch {
+		if _, err := w.Flush(); err != nil && !isPerDatagram(err) {
+			return err
+		}
+	}
+	i := w.n
+	sa := &w.names[i]
+	var salen uint32
 	if dst.Is4() {
-		w.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(port), Addr: dst.As4()}
-		w.sa, w.salen = unsafe.Pointer(&w.sa4), unsafe.Sizeof(w.sa4)
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(port), Addr: dst.As4()}
+		salen = uint32(unsafe.Sizeof(*sa4))
 	} else {
-		w.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(port), Addr: dst.As16()}
-		w.sa, w.salen = unsafe.Pointer(&w.sa6), unsafe.Sizeof(w.sa6)
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(port), Addr: dst.As16()}
+		salen = uint32(unsafe.Sizeof(*sa))
 	}
-	w.buf = b[off:]
-	err := w.raw.Write(w.fn)
-	w.buf = nil
-	if err != nil {
-		return fmt.Errorf("send to %s: %w", dst, err)
-	}
-	if w.errno != 0 {
-		return fmt.Errorf("send to %s: sendto: %w", dst, w.errno)
-	}
+	buf := b[off:]
+	w.iovs[i].Base = unsafe.SliceData(buf)
+	w.iovs[i].SetLen(len(buf))
+	h := &w.hdrs[i].hdr
+	*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(sa)), Namelen: salen, Iov: &w.iovs[i]}
+	h.SetIovlen(1)
+	w.n++
 	return nil
 }
 
-func (w *Writer) send(fd uintptr) bool {
-	errno := unix.EINTR
-	for errno == unix.EINTR {
-		_, _, errno = unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.buf))),
-			uintptr(len(w.buf)), unix.MSG_DONTWAIT, uintptr(w.sa), w.salen)
+// Queued is the number of datagrams waiting for Flush.
+func (w *Writer) Queued() int { return w.n }
+
+// Flush sends the queued datagrams. A datagram the kernel refuses is
+// skipped and the rest still sent; failed counts them and err is the last
+// refusal. After Close it returns an error wrapping net.ErrClosed.
+func (w *Writer) Flush() (failed int, err error) {
+	if w.n == 0 {
+		return 0, nil
 	}
-	if errno == unix.EAGAIN {
-		return false
+	w.sent, w.failed, w.errno = 0, 0, 0
+	rerr := w.raw.Write(w.fn)
+	unsent := w.n - w.sent
+	w.n = 0
+	if rerr != nil {
+		return w.failed + unsent, rerr
 	}
-	w.errno = errno
+	if w.errno != 0 {
+		return w.failed, perDatagramError{w.errno}
+	}
+	return 0, nil
+}
+
+func (w *Writer) sendmmsg(fd uintptr) bool {
+	for w.sent < w.n {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[w.sent])),
+			uintptr(w.n-w.sent), unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+			w.sent += int(r)
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default: // the first datagram left was refused: skip it
+			w.failed++
+			w.errno = errno
+			w.sent++
+		}
+	}
 	return true
+}
+
+// perDatagramError is a refusal of single datagrams (say, EMSGSIZE or an
+// unreachable destination), as opposed to a closed socket.
+type perDatagramError struct{ errno syscall.Errno }
+
+func (e perDatagramError) Error() string { return "sendmmsg: " + e.errno.Error() }
+func (e perDatagramError) Unwrap() error { return e.errno }
+
+func isPerDatagram(err error) bool {
+	_, ok := err.(perDatagramError)
+	return ok
 }

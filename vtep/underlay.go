@@ -26,6 +26,18 @@ type Sender interface {
 	Send(b []byte, off int, srcPort uint16, dst netip.Addr) error
 }
 
+// BatchSender is a Sender that can also queue datagrams and send them in
+// one system call. *Writer is one.
+type BatchSender interface {
+	Sender
+	// Queue adds a datagram as Send would send it; b must stay unchanged
+	// until Flush.
+	Queue(b []byte, off int, srcPort uint16, dst netip.Addr) error
+	// Flush sends everything queued; failed counts datagrams the kernel
+	// refused (the others are still sent).
+	Flush() (failed int, err error)
+}
+
 // Receiver reads VXLAN datagrams. A Receiver is used by one goroutine.
 type Receiver interface {
 	// Read blocks until at least one datagram arrives. The returned
@@ -34,7 +46,7 @@ type Receiver interface {
 }
 
 var (
-	_ Underlay = (*Conn)(nil)
-	_ Sender   = (*Writer)(nil)
-	_ Receiver = (*Reader)(nil)
+	_ Underlay    = (*Conn)(nil)
+	_ BatchSender = (*Writer)(nil)
+	_ Receiver    = (*Reader)(nil)
 )
