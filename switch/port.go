@@ -32,6 +32,7 @@ type Port struct {
 	cfg     PortConfig
 	dom     *domain
 	dev     tap.Device
+	coal    coalescer // dev, when it can merge TCP segments
 	io      ioCounters
 	drops   atomic.Uint64 // frames this port could not take (oversize, write errors)
 	removed atomic.Bool
@@ -41,6 +42,13 @@ type Port struct {
 func (p *Port) Name() string { return p.cfg.Name }
 
 func (p *Port) dest() fdb.Dest { return fdb.Dest{Kind: fdb.KindPort, ID: p.id} }
+
+// coalescer is a device that can hold TCP segments written to it and merge
+// them into one super-frame (tap.TAP with offloads).
+type coalescer interface {
+	WriteCoalesce(frame []byte) (int, error)
+	Flush() error
+}
 
 // AddPort attaches a port. Once the switch is started its reader runs at once.
 func (s *Switch) AddPort(pc PortConfig) (*Port, error) {
@@ -68,6 +76,7 @@ func (s *Switch) AddPort(pc PortConfig) (*Port, error) {
 		}
 	}
 	p := &Port{id: uint32(len(ps)), cfg: pc, dom: d, dev: pc.Device}
+	p.coal, _ = pc.Device.(coalescer)
 	nextAll := append(ps[:len(ps):len(ps)], p)
 	s.ports.Store(&nextAll)
 	dps := *d.ports.Load()

@@ -11,7 +11,7 @@ import (
 
 // Batch sizes for the readers.
 const (
-	underlayBatch = 16
+	underlayBatch = 64
 	underlayBuf   = 65536
 )
 
@@ -61,6 +61,7 @@ func (s *Switch) routineReadFromUnderlay() {
 	s.log.Debug("routine started: read from underlay")
 	defer s.log.Debug("routine stopped: read from underlay")
 	w := s.NewWorker(s.underlay.NewSender())
+	w.Batch()
 	r := s.underlay.NewReceiver(underlayBatch, underlayBuf)
 	for {
 		msgs, err := r.Read()
@@ -75,6 +76,7 @@ func (s *Switch) routineReadFromUnderlay() {
 		for i := range msgs {
 			w.FromUnderlay(msgs[i].Addr, msgs[i].Buf[:msgs[i].N])
 		}
+		w.Flush()
 	}
 }
 

@@ -36,9 +36,13 @@ type Worker struct {
 	// batch, when set, queues datagrams for one sendmmsg per read batch;
 	// the owner calls Flush after each batch.
 	batch vtep.BatchSender
-	arp   arpReply
-	nd    ndReply
-	ev    Event // reused for observers
+	// coalesce, when set, lets ports that can merge TCP segments hold
+	// them until Flush; touched lists those holding some.
+	coalesce bool
+	touched  []*Port
+	arp      arpReply
+	nd       ndReply
+	ev       Event // reused for observers
 
 	dry   bool
 	steps []string
@@ -186,7 +190,7 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	}
 	sender := s.peerFor(d, src.Addr().Unmap(), !w.dry)
 	if sender == nil {
-		if !w.dry || !d.allowUnknown {
+		if !w.dry || !d.allowUnknown || !s.canBePeer(src.Addr().Unmap()) {
 			return d, w.drop(ReasonUnknownPeer)
 		}
 		if w.dry {
@@ -303,7 +307,13 @@ func (w *Worker) writePort(q *Port, frame []byte) error {
 		}
 		return nil
 	}
-	_, err := q.dev.Write(frame)
+	var err error
+	if w.coalesce && q.coal != nil {
+		_, err = q.coal.WriteCoalesce(frame)
+		w.touch(q)
+	} else {
+		_, err = q.dev.Write(frame)
+	}
 	q.io.tx(len(frame), err)
 	if err != nil {
 		q.drops.Add(1)
@@ -362,26 +372,45 @@ func (w *Worker) send(d *domain, peer *peer, buf []byte, off, n int, sport uint1
 	return true
 }
 
-// Batch makes w queue its underlay datagrams, when its sender can, until
-// Flush: a port reader flushes once per read batch, which with TAP offloads
-// is up to 64 frames of one TCP super-frame. The frames' buffers must stay
-// unchanged until Flush.
+// Batch makes w work in batches until each Flush: underlay datagrams are
+// queued when its sender can batch, and ports that can merge TCP segments
+// (TAPs with offloads) hold them to write one super-frame. A reader
+// flushes once per read batch: with TAP offloads up to 64 frames of one
+// TCP super-frame, from the underlay up to a recvmmsg batch. The frames'
+// buffers must stay unchanged until Flush.
 func (w *Worker) Batch() {
 	if b, ok := w.tx.(vtep.BatchSender); ok {
 		w.batch = b
 	}
+	w.coalesce = true
 }
 
-// Flush sends the queued datagrams. Datagrams the kernel refuses are
-// counted as underlay send errors (their frames were already counted as
-// forwarded).
+// Flush sends the queued datagrams and writes what ports hold. Datagrams
+// the kernel refuses are counted as underlay send errors (their frames were
+// already counted as forwarded); a failed port write counts on the port.
 func (w *Worker) Flush() {
-	if w.batch == nil {
-		return
+	if w.batch != nil {
+		if failed, _ := w.batch.Flush(); failed > 0 {
+			w.s.txErrors.Add(uint64(failed))
+		}
 	}
-	if failed, _ := w.batch.Flush(); failed > 0 {
-		w.s.txErrors.Add(uint64(failed))
+	for i, q := range w.touched {
+		if err := q.coal.Flush(); err != nil {
+			q.io.txErrors.Add(1)
+			q.drops.Add(1)
+		}
+		w.touched[i] = nil
 	}
+	w.touched = w.touched[:0]
+}
+
+func (w *Worker) touch(q *Port) {
+	for _, t := range w.touched {
+		if t == q {
+			return
+		}
+	}
+	w.touched = append(w.touched, q)
 }
 
 // flood sends the frame to every port of d but from, and, when it came from

@@ -21,6 +21,7 @@ type vnetState struct {
 	rbuf []byte // one super-frame with its virtio header, owned by the reader
 
 	wmu   sync.Mutex // serialises writers: the fields below are theirs
+	gro   grow
 	whdr  [vnetHdrLen]byte
 	wiov  [2]unix.Iovec
 	wn    int
@@ -56,6 +57,7 @@ func openVnet(tmp string) (*os.File, *vnetState, error) {
 		return nil, nil, err
 	}
 	v := &vnetState{raw: raw, rbuf: make([]byte, vnetHdrLen+65536)}
+	v.gro.buf = make([]byte, vnetHdrLen+65536)
 	v.wfn = v.writev
 	return f, v, nil
 }
@@ -103,13 +105,71 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 }
 
-// writeVnet writes frame behind an all-zero virtio header (no offload).
+// writeVnet writes frame behind an all-zero virtio header (no offload),
+// after any segments WriteCoalesce holds.
 func (t *TAP) writeVnet(frame []byte) (int, error) {
 	v := t.vnet
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
-	v.wiov[0].Base = &v.whdr[0]
-	v.wiov[0].SetLen(vnetHdrLen)
+	if err := t.flushLocked(); err != nil {
+		return 0, err
+	}
+	return t.writevLocked(v.whdr[:], frame)
+}
+
+// WriteCoalesce writes frame like Write, except that a TCP segment may be
+// held back to be merged with the segments that follow it into one GSO
+// super-frame; Flush writes what is held. Frames are never reordered: one
+// that does not merge first flushes what is held. An error may belong to
+// an earlier, held frame. Without offloads it is Write.
+func (t *TAP) WriteCoalesce(frame []byte) (int, error) {
+	v := t.vnet
+	if v == nil {
+		return t.Write(frame)
+	}
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	s, ok := parseSegment(frame)
+	ok = ok && tcpChecksumOK(frame, s)
+	if ok && v.gro.canAppend(frame, s) {
+		v.gro.add(frame, s)
+		return len(frame), nil
+	}
+	if err := t.flushLocked(); err != nil {
+		return 0, err
+	}
+	if ok {
+		v.gro.start(frame, s)
+		return len(frame), nil
+	}
+	return t.writevLocked(v.whdr[:], frame)
+}
+
+// Flush writes the segments WriteCoalesce holds, merged.
+func (t *TAP) Flush() error {
+	v := t.vnet
+	if v == nil {
+		return nil
+	}
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	return t.flushLocked()
+}
+
+func (t *TAP) flushLocked() error {
+	if t.vnet.gro.segs == 0 {
+		return nil
+	}
+	b := t.vnet.gro.finish()
+	_, err := t.writevLocked(b[:vnetHdrLen], b[vnetHdrLen:])
+	return err
+}
+
+// writevLocked writes one virtio header and one frame in one writev.
+func (t *TAP) writevLocked(hdr, frame []byte) (int, error) {
+	v := t.vnet
+	v.wiov[0].Base = unsafe.SliceData(hdr)
+	v.wiov[0].SetLen(len(hdr))
 	v.wiov[1].Base = unsafe.SliceData(frame)
 	v.wiov[1].SetLen(len(frame))
 	if err := v.raw.Write(v.wfn); err != nil {
@@ -118,7 +178,7 @@ func (t *TAP) writeVnet(frame []byte) (int, error) {
 	if v.errno != 0 {
 		return 0, t.ioError("write", v.errno)
 	}
-	return v.wn - vnetHdrLen, nil
+	return v.wn - len(hdr), nil
 }
 
 func (v *vnetState) writev(fd uintptr) bool {
