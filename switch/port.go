@@ -32,7 +32,8 @@ type Port struct {
 	cfg     PortConfig
 	dom     *domain
 	dev     tap.Device
-	coal    coalescer // dev, when it can merge TCP segments
+	coal    coalescer   // dev, when it can merge TCP segments
+	super   superWriter // dev, when it can take TCP super-frames
 	io      ioCounters
 	drops   atomic.Uint64 // frames this port could not take (oversize, write errors)
 	removed atomic.Bool
@@ -48,6 +49,12 @@ func (p *Port) dest() fdb.Dest { return fdb.Dest{Kind: fdb.KindPort, ID: p.id} }
 type coalescer interface {
 	WriteCoalesce(frame []byte) (int, error)
 	Flush() error
+}
+
+// superWriter is a device that can take a TCP frame longer than its MTU
+// and deliver it as MTU-sized segments (tap.TAP).
+type superWriter interface {
+	WriteTCPSuper(frame []byte) (ok bool, err error)
 }
 
 // AddPort attaches a port. Once the switch is started its reader runs at once.
@@ -77,6 +84,7 @@ func (s *Switch) AddPort(pc PortConfig) (*Port, error) {
 	}
 	p := &Port{id: uint32(len(ps)), cfg: pc, dom: d, dev: pc.Device}
 	p.coal, _ = pc.Device.(coalescer)
+	p.super, _ = pc.Device.(superWriter)
 	nextAll := append(ps[:len(ps):len(ps)], p)
 	s.ports.Store(&nextAll)
 	dps := *d.ports.Load()

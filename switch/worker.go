@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"github.com/vxswitch/vxswitch/vtep"
 )
 
@@ -40,6 +41,8 @@ type Worker struct {
 	// them until Flush; touched lists those holding some.
 	coalesce bool
 	touched  []*Port
+	// underlay is set while a frame from the underlay is being forwarded.
+	underlay bool
 	arp      arpReply
 	nd       ndReply
 	ev       Event // reused for observers
@@ -141,7 +144,9 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 
 // FromUnderlay forwards the VXLAN datagram b received from src.
 func (w *Worker) FromUnderlay(src netip.AddrPort, b []byte) Verdict {
+	w.underlay = true
 	d, v := w.fromUnderlay(src, b)
+	w.underlay = false
 	if d == nil {
 		w.s.global.count(v)
 	} else {
@@ -287,10 +292,22 @@ func (w *Worker) toPort(q *Port, e ethernet) Verdict {
 	if len(e) > maxFrame(q.cfg.MTU, e) {
 		if w.dry {
 			w.stepf("port %s: %d bytes exceed its MTU %d", q.cfg.Name, len(e), q.cfg.MTU)
+			return w.drop(ReasonOversize)
 		}
-		if !w.dry {
-			q.drops.Add(1)
+		// A sender's kernel hands a veth TCP super-frames unsegmented (no
+		// NIC cuts them); the TAP can deliver those as MTU-sized segments.
+		if w.underlay && q.super != nil {
+			ok, err := q.super.WriteTCPSuper(e)
+			if ok {
+				q.io.tx(len(e), err)
+				if err != nil {
+					q.drops.Add(1)
+					return w.drop(ReasonPortDown)
+				}
+				return Verdict{Action: ActionPort, Port: q}
+			}
 		}
+		q.drops.Add(1)
 		return w.drop(ReasonOversize)
 	}
 	if err := w.writePort(q, e); err != nil {
@@ -309,9 +326,15 @@ func (w *Worker) writePort(q *Port, frame []byte) error {
 	}
 	var err error
 	if w.coalesce && q.coal != nil {
-		_, err = q.coal.WriteCoalesce(frame)
+		_, err = q.coal.WriteCoalesce(frame) // finishes partial checksums itself
 		w.touch(q)
 	} else {
+		if w.underlay {
+			// A sender's kernel may have left the inner checksum for
+			// hardware that never saw it (a veth): finish it, as a NIC
+			// would, or the container drops the frame.
+			csum.FixPartial(frame)
+		}
 		_, err = q.dev.Write(frame)
 	}
 	q.io.tx(len(frame), err)

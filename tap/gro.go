@@ -2,6 +2,7 @@ package tap
 
 import (
 	"encoding/binary"
+	"github.com/vxswitch/vxswitch/internal/csum"
 )
 
 // grow coalesces consecutive TCP segments of one flow, written one by one,
@@ -87,11 +88,11 @@ func tcpChecksumOK(f []byte, s segment) bool {
 	l4 := f[s.l4Off:]
 	var pseudo uint32
 	if s.v4 {
-		pseudo = checksum(f[s.ipOff+12:s.ipOff+20], protoTCP+uint32(len(l4)))
+		pseudo = csum.Sum(f[s.ipOff+12:s.ipOff+20], protoTCP+uint32(len(l4)))
 	} else {
-		pseudo = checksum(f[s.ipOff+8:s.ipOff+40], protoTCP+uint32(len(l4)))
+		pseudo = csum.Sum(f[s.ipOff+8:s.ipOff+40], protoTCP+uint32(len(l4)))
 	}
-	return fold(checksum(l4, pseudo)) == 0xffff
+	return csum.Fold(csum.Sum(l4, pseudo)) == 0xffff
 }
 
 // canAppend reports whether segment f continues the pending super-frame.
@@ -158,17 +159,17 @@ func (g *grow) finish() []byte {
 		if g.v4 {
 			binary.BigEndian.PutUint16(ip[2:4], uint16(g.n-g.ipOff))
 			ip[10], ip[11] = 0, 0
-			binary.BigEndian.PutUint16(ip[10:12], ^fold(checksum(ip[:ipv4MinHeaderLen], 0)))
-			pseudo = checksum(ip[12:20], protoTCP+uint32(len(tcp)))
+			binary.BigEndian.PutUint16(ip[10:12], ^csum.Fold(csum.Sum(ip[:ipv4MinHeaderLen], 0)))
+			pseudo = csum.Sum(ip[12:20], protoTCP+uint32(len(tcp)))
 			h[1] = vnetGSOTCPv4
 		} else {
 			binary.BigEndian.PutUint16(ip[4:6], uint16(g.n-g.l4Off))
-			pseudo = checksum(ip[8:40], protoTCP+uint32(len(tcp)))
+			pseudo = csum.Sum(ip[8:40], protoTCP+uint32(len(tcp)))
 			h[1] = vnetGSOTCPv6
 		}
 		// CHECKSUM_PARTIAL: the field holds the pseudo-header sum and
 		// the kernel finishes it (and trusts it: segments were verified).
-		binary.BigEndian.PutUint16(tcp[16:18], fold(pseudo))
+		binary.BigEndian.PutUint16(tcp[16:18], csum.Fold(pseudo))
 		h[0] = vnetFlagNeedsCsum
 		binary.LittleEndian.PutUint16(h[2:4], uint16(g.hdrLen))
 		binary.LittleEndian.PutUint16(h[4:6], uint16(g.mss))

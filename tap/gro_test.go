@@ -3,6 +3,7 @@ package tap
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"testing"
 )
 
@@ -109,7 +110,7 @@ func TestGROKeepsApart(t *testing.T) {
 		binary.BigEndian.PutUint16(s[34:36], 40001)
 		s[34+16], s[34+17] = 0, 0
 		l4 := s[34:]
-		binary.BigEndian.PutUint16(l4[16:18], ^fold(checksum(l4, checksum(s[26:34], protoTCP+uint32(len(l4))))))
+		binary.BigEndian.PutUint16(l4[16:18], ^csum.Fold(csum.Sum(l4, csum.Sum(s[26:34], protoTCP+uint32(len(l4))))))
 	}
 	corrupt := append([]byte(nil), flow[2]...)
 	corrupt[len(corrupt)-1] ^= 0xff
@@ -136,17 +137,17 @@ func TestGROKeepsApart(t *testing.T) {
 				s := append([]byte(nil), tt.frames[1]...)
 				binary.BigEndian.PutUint16(s[16:18], uint16(len(s)-14))
 				s[24], s[25] = 0, 0
-				binary.BigEndian.PutUint16(s[24:26], ^fold(checksum(s[14:34], 0)))
+				binary.BigEndian.PutUint16(s[24:26], ^csum.Fold(csum.Sum(s[14:34], 0)))
 				l4 := s[34:]
 				l4[16], l4[17] = 0, 0
-				binary.BigEndian.PutUint16(l4[16:18], ^fold(checksum(l4, checksum(s[26:34], protoTCP+uint32(len(l4))))))
+				binary.BigEndian.PutUint16(l4[16:18], ^csum.Fold(csum.Sum(l4, csum.Sum(s[26:34], protoTCP+uint32(len(l4))))))
 				tt.frames[1] = s
 				next := append([]byte(nil), tt.frames[2]...)
 				seq := binary.BigEndian.Uint32(next[34+4:]) - 100
 				binary.BigEndian.PutUint32(next[34+4:], seq)
 				nl4 := next[34:]
 				nl4[16], nl4[17] = 0, 0
-				binary.BigEndian.PutUint16(nl4[16:18], ^fold(checksum(nl4, checksum(next[26:34], protoTCP+uint32(len(nl4))))))
+				binary.BigEndian.PutUint16(nl4[16:18], ^csum.Fold(csum.Sum(nl4, csum.Sum(next[26:34], protoTCP+uint32(len(nl4))))))
 				tt.frames[2] = next
 			}
 			var got []int

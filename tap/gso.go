@@ -3,6 +3,7 @@ package tap
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/vxswitch/vxswitch/internal/csum"
 )
 
 // virtio-net header, as a TAP opened with IFF_VNET_HDR prefixes every frame
@@ -61,7 +62,7 @@ func completeChecksum(frame []byte, h vnetHdr) error {
 	if start >= end || at+2 > end {
 		return errBadGSO
 	}
-	sum := ^fold(checksum(frame[start:end], 0))
+	sum := ^csum.Fold(csum.Sum(frame[start:end], 0))
 	if sum == 0 && h.csumOffset == 6 { // UDP sends a computed zero as 0xffff
 		sum = 0xffff
 	}
@@ -151,7 +152,7 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 			binary.BigEndian.PutUint16(ip[4:6], id+uint16(i))
 			ip[10], ip[11] = 0, 0
 			ihl := int(ip[0]&0x0f) * 4
-			binary.BigEndian.PutUint16(ip[10:12], ^fold(checksum(ip[:ihl], 0)))
+			binary.BigEndian.PutUint16(ip[10:12], ^csum.Fold(csum.Sum(ip[:ihl], 0)))
 		} else {
 			binary.BigEndian.PutUint16(ip[4:6], uint16(segLen-ipOff-ipv6HeaderLen))
 		}
@@ -167,40 +168,12 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		tcp[16], tcp[17] = 0, 0
 		var pseudo uint32
 		if v4 {
-			pseudo = checksum(ip[12:20], uint32(protoTCP)+uint32(l4Len))
+			pseudo = csum.Sum(ip[12:20], uint32(protoTCP)+uint32(l4Len))
 		} else {
-			pseudo = checksum(ip[8:40], uint32(protoTCP)+uint32(l4Len))
+			pseudo = csum.Sum(ip[8:40], uint32(protoTCP)+uint32(l4Len))
 		}
-		binary.BigEndian.PutUint16(tcp[16:18], ^fold(checksum(tcp, pseudo)))
+		binary.BigEndian.PutUint16(tcp[16:18], ^csum.Fold(csum.Sum(tcp, pseudo)))
 		sizes[i] = segLen
 	}
 	return n, nil
-}
-
-// checksum adds b to the one's-complement sum (RFC 1071), unfolded.
-func checksum(b []byte, sum uint32) uint32 {
-	s := uint64(sum)
-	for len(b) >= 8 {
-		s += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	for s>>32 != 0 {
-		s = s&0xffffffff + s>>32
-	}
-	return uint32(s)
-}
-
-// fold folds a 32-bit sum into 16 bits.
-func fold(s uint32) uint16 {
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
 }

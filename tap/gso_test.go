@@ -3,6 +3,7 @@ package tap
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"net"
 	"testing"
 
@@ -188,7 +189,7 @@ func TestCompleteChecksum(t *testing.T) {
 		t.Fatalf("frame of %d bytes: the test wants Ethernet padding to prove it is not summed", len(frame))
 	}
 	l4 := frame[34 : 34+8+len("checksum me")]
-	pseudo := fold(checksum(frame[26:34], 17+uint32(len(l4))))
+	pseudo := csum.Fold(csum.Sum(frame[26:34], 17+uint32(len(l4))))
 	binary.BigEndian.PutUint16(l4[6:8], pseudo)
 	if err := completeChecksum(frame, vnetHdr{flags: vnetFlagNeedsCsum, csumStart: 34, csumOffset: 6}); err != nil {
 		t.Fatal(err)
@@ -223,5 +224,45 @@ func BenchmarkSegmentTCP64K(b *testing.B) {
 		if _, err := segmentTCP(frame, h, out, sizes, 16); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestParseTCPSuper: a 64 KiB TCP frame, as a sender's kernel hands a veth
+// inside VXLAN, is described for segmenting at the largest MSS the MTU
+// allows, and segmenting it with that header yields frames within the MTU.
+func TestParseTCPSuper(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		frame, _ := tcpSuperFrame(t, v6, make([]byte, 60000), 1448, "P")
+		s, ok := parseTCPSuper(frame, 1450)
+		if !ok {
+			t.Fatalf("v6=%v: super-frame refused", v6)
+		}
+		ipLen := 20
+		if v6 {
+			ipLen = 40
+		}
+		if want := 1450 - ipLen - 32; int(s.hdr.gsoSize) != want {
+			t.Errorf("v6=%v: MSS %d, want %d (MTU - IP - TCP with options)", v6, s.hdr.gsoSize, want)
+		}
+		out := make([][]byte, 64)
+		for i := range out {
+			out[i] = make([]byte, 1450+14)
+		}
+		sizes := make([]int, 64)
+		n, err := segmentTCP(frame, s.hdr, out, sizes, 0)
+		if err != nil {
+			t.Fatalf("v6=%v: %v", v6, err)
+		}
+		for i := 0; i < n; i++ {
+			if sizes[i]-14 > 1450 {
+				t.Errorf("v6=%v: segment %d is %d bytes of IP, over the MTU", v6, i, sizes[i]-14)
+			}
+			verifyL4(t, out[i][:sizes[i]], v6)
+		}
+	}
+	udp := make([]byte, 2000)
+	udp[12], udp[13], udp[14], udp[14+9] = 0x08, 0x00, 0x45, 17
+	if _, ok := parseTCPSuper(udp, 1450); ok {
+		t.Error("a UDP frame was taken for a TCP super-frame")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -30,6 +31,10 @@ type TAP struct {
 	// vnet is set when the TAP carries virtio headers (offloads on).
 	vnet       *vnetState
 	badOffload atomic.Uint64
+	// superMu guards the buffers a plain TAP segments super-frames into.
+	superMu    sync.Mutex
+	superBufs  [][]byte
+	superSizes []int
 	mode       string
 
 	ifName string

@@ -2,6 +2,7 @@ package tap
 
 import (
 	"fmt"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"os"
 	"sync"
 	"syscall"
@@ -20,13 +21,14 @@ type vnetState struct {
 	raw  syscall.RawConn
 	rbuf []byte // one super-frame with its virtio header, owned by the reader
 
-	wmu   sync.Mutex // serialises writers: the fields below are theirs
-	gro   grow
-	whdr  [vnetHdrLen]byte
-	wiov  [2]unix.Iovec
-	wn    int
-	errno syscall.Errno
-	wfn   func(fd uintptr) bool
+	wmu     sync.Mutex // serialises writers: the fields below are theirs
+	gro     grow
+	whdr    [vnetHdrLen]byte
+	whdrGSO [vnetHdrLen]byte
+	wiov    [2]unix.Iovec
+	wn      int
+	errno   syscall.Errno
+	wfn     func(fd uintptr) bool
 }
 
 // openVnet creates the TAP tmp with IFF_VNET_HDR and asks for offloads. It
@@ -121,24 +123,33 @@ func (t *TAP) writeVnet(frame []byte) (int, error) {
 // held back to be merged with the segments that follow it into one GSO
 // super-frame; Flush writes what is held. Frames are never reordered: one
 // that does not merge first flushes what is held. An error may belong to
-// an earlier, held frame. Without offloads it is Write.
+// an earlier, held frame. Either way a checksum a sending kernel left
+// partial is finished (see csum.FixPartial); without offloads nothing is
+// held.
 func (t *TAP) WriteCoalesce(frame []byte) (int, error) {
 	v := t.vnet
 	if v == nil {
+		csum.FixPartial(frame)
 		return t.Write(frame)
 	}
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	s, ok := parseSegment(frame)
-	ok = ok && tcpChecksumOK(frame, s)
-	if ok && v.gro.canAppend(frame, s) {
+	// A frame whose checksum a sending kernel left for hardware to finish
+	// (it crossed a veth inside VXLAN) is finished here, as a NIC would; a
+	// corrupt one is never merged, and the kernel drops it.
+	mergeable := ok && (tcpChecksumOK(frame, s) || csum.FixPartial(frame))
+	if !ok {
+		csum.FixPartial(frame)
+	}
+	if mergeable && v.gro.canAppend(frame, s) {
 		v.gro.add(frame, s)
 		return len(frame), nil
 	}
 	if err := t.flushLocked(); err != nil {
 		return 0, err
 	}
-	if ok {
+	if mergeable {
 		v.gro.start(frame, s)
 		return len(frame), nil
 	}

@@ -19,6 +19,13 @@ import (
 // ends; Close earlier to test shutdown or restart.
 func Start(t testing.TB, host *nstest.NS, name, yaml string) *daemon.Daemon {
 	t.Helper()
+	return StartWith(t, host, name, yaml, daemon.Options{})
+}
+
+// StartWith is Start with run-time options (offloads off, fixed source
+// port); its Logger is replaced by the test's.
+func StartWith(t testing.TB, host *nstest.NS, name, yaml string, o daemon.Options) *daemon.Daemon {
+	t.Helper()
 	cfg, err := config.Parse(name, []byte(yaml))
 	if err != nil {
 		t.Fatalf("config %s: %v", name, err)
@@ -26,7 +33,8 @@ func Start(t testing.TB, host *nstest.NS, name, yaml string) *daemon.Daemon {
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(name)
 	var d *daemon.Daemon
 	if err := host.Do(func() (err error) {
-		d, err = daemon.Start(cfg, daemon.Options{Logger: log})
+		o.Logger = log
+		d, err = daemon.Start(cfg, o)
 		return err
 	}); err != nil {
 		t.Fatalf("start vxswitch %s in %s: %v", name, host.Name, err)

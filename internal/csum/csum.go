@@ -1,0 +1,118 @@
+// Package csum computes Internet checksums (RFC 1071) and finishes the
+// partial TCP/UDP checksums a sending kernel leaves for hardware to complete.
+package csum
+
+import "encoding/binary"
+
+// Sum adds b to the one's-complement sum s, unfolded; Fold finishes it.
+func Sum(b []byte, s uint32) uint32 {
+	acc := uint64(s)
+	for len(b) >= 8 {
+		acc += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		acc += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc += uint64(b[0]) << 8
+	}
+	for acc>>32 != 0 {
+		acc = acc&0xffffffff + acc>>32
+	}
+	return uint32(acc)
+}
+
+// Fold folds a sum into 16 bits.
+func Fold(s uint32) uint16 {
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}
+
+// Ethernet, IP and transport constants the parser needs.
+const (
+	ethHeaderLen  = 14
+	etherTypeIPv4 = 0x0800
+	etherTypeIPv6 = 0x86dd
+	etherTypeVLAN = 0x8100
+	protoTCP      = 6
+	protoUDP      = 17
+)
+
+// transport locates the TCP or UDP segment in an Ethernet frame (IPv4
+// without fragmentation, or IPv6 with TCP/UDP as the first next header) and
+// returns it with its pseudo-header sum and the checksum field's offset in
+// it. ok is false for anything else.
+func transport(frame []byte) (l4 []byte, pseudo uint32, field int, ok bool) {
+	off := ethHeaderLen
+	if len(frame) < off {
+		return nil, 0, 0, false
+	}
+	etype := binary.BigEndian.Uint16(frame[12:14])
+	if etype == etherTypeVLAN && len(frame) >= off+4 {
+		etype, off = binary.BigEndian.Uint16(frame[16:18]), off+4
+	}
+	ip := frame[off:]
+	var proto byte
+	switch etype {
+	case etherTypeIPv4:
+		if len(ip) < 20 || ip[0]>>4 != 4 {
+			return nil, 0, 0, false
+		}
+		ihl, total := int(ip[0]&0x0f)*4, int(binary.BigEndian.Uint16(ip[2:4]))
+		if ihl < 20 || total < ihl || total > len(ip) || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
+			return nil, 0, 0, false
+		}
+		proto, l4 = ip[9], ip[ihl:total]
+		pseudo = Sum(ip[12:20], uint32(proto)+uint32(len(l4)))
+	case etherTypeIPv6:
+		if len(ip) < 40 || ip[0]>>4 != 6 {
+			return nil, 0, 0, false
+		}
+		plen := int(binary.BigEndian.Uint16(ip[4:6]))
+		if 40+plen > len(ip) {
+			return nil, 0, 0, false
+		}
+		proto, l4 = ip[6], ip[40:40+plen]
+		pseudo = Sum(ip[8:40], uint32(proto)+uint32(len(l4)))
+	default:
+		return nil, 0, 0, false
+	}
+	switch {
+	case proto == protoTCP && len(l4) >= 20:
+		return l4, pseudo, 16, true
+	case proto == protoUDP && len(l4) >= 8:
+		if etype == etherTypeIPv4 && binary.BigEndian.Uint16(l4[6:8]) == 0 {
+			return nil, 0, 0, false // IPv4 UDP without a checksum
+		}
+		return l4, pseudo, 6, true
+	}
+	return nil, 0, 0, false
+}
+
+// FixPartial finishes a TCP or UDP checksum that a sending kernel left
+// partial. A kernel that hands checksumming to hardware (CHECKSUM_PARTIAL)
+// writes only the folded pseudo-header sum into the field; when such a
+// frame crosses a veth inside a VXLAN datagram, no hardware ever finishes
+// it, and the receiving stack would drop it. A valid checksum is left
+// alone, and so is a bad one that is not in that partial state: the
+// receiver must still drop corrupt frames. It reports whether it changed
+// the frame.
+func FixPartial(frame []byte) bool {
+	l4, pseudo, field, ok := transport(frame)
+	if !ok || Fold(Sum(l4, pseudo)) == 0xffff {
+		return false
+	}
+	if binary.BigEndian.Uint16(l4[field:]) != Fold(pseudo) {
+		return false
+	}
+	c := ^Fold(Sum(l4, 0))
+	if c == 0 && field == 6 {
+		c = 0xffff // UDP: a computed zero is sent as all ones
+	}
+	binary.BigEndian.PutUint16(l4[field:], c)
+	return true
+}

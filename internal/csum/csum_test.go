@@ -1,0 +1,102 @@
+package csum
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+func build(t *testing.T, v6, udp bool, payload string) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
+	var ip gopacket.NetworkLayer
+	var l3 gopacket.SerializableLayer
+	proto := layers.IPProtocolTCP
+	if udp {
+		proto = layers.IPProtocolUDP
+	}
+	if v6 {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		x := &layers.IPv6{Version: 6, NextHeader: proto, HopLimit: 64, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2")}
+		ip, l3 = x, x
+	} else {
+		eth.EthernetType = layers.EthernetTypeIPv4
+		x := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: net.IP{10, 0, 1, 2}, DstIP: net.IP{10, 0, 1, 3}}
+		ip, l3 = x, x
+	}
+	var l4 gopacket.SerializableLayer
+	if udp {
+		u := &layers.UDP{SrcPort: 1000, DstPort: 2000}
+		u.SetNetworkLayerForChecksum(ip)
+		l4 = u
+	} else {
+		c := &layers.TCP{SrcPort: 1000, DstPort: 2000, Seq: 1, ACK: true, Window: 100}
+		c.SetNetworkLayerForChecksum(ip)
+		l4 = c
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, l3, l4, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// makePartial puts the frame into the state a CHECKSUM_PARTIAL sender
+// leaves it in: the field holds the folded pseudo-header sum.
+func makePartial(f []byte) {
+	l4, pseudo, field, _ := transport(f)
+	binary.BigEndian.PutUint16(l4[field:], Fold(pseudo))
+}
+
+func TestFixPartial(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		for _, udp := range []bool{false, true} {
+			good := build(t, v6, udp, "partial checksum, finished here")
+			f := append([]byte(nil), good...)
+			makePartial(f)
+			if string(f) == string(good) {
+				t.Fatal("test frame already partial")
+			}
+			if !FixPartial(f) || string(f) != string(good) {
+				t.Errorf("v6=%v udp=%v: partial checksum not finished to the sender's value", v6, udp)
+			}
+			if FixPartial(f) {
+				t.Errorf("v6=%v udp=%v: a valid checksum was changed", v6, udp)
+			}
+			bad := append([]byte(nil), good...)
+			bad[len(bad)-1] ^= 1
+			if FixPartial(bad) {
+				t.Errorf("v6=%v udp=%v: a corrupt frame was 'fixed'", v6, udp)
+			}
+		}
+	}
+}
+
+func TestFixPartialIgnoresOthers(t *testing.T) {
+	arp := make([]byte, 42)
+	arp[12], arp[13] = 0x08, 0x06
+	noCsum := build(t, false, true, "x")
+	l4, _, _, _ := transport(noCsum)
+	l4[6], l4[7] = 0, 0
+	for name, f := range map[string][]byte{"ARP": arp, "runt": arp[:10], "IPv4 UDP without checksum": noCsum} {
+		before := string(f)
+		if FixPartial(f) || string(f) != before {
+			t.Errorf("%s: changed", name)
+		}
+	}
+	trunc := build(t, false, false, "abc")
+	binary.BigEndian.PutUint16(trunc[16:18], 1000) // IP length beyond the frame
+	if FixPartial(trunc) {
+		t.Error("IP length past the frame: changed")
+	}
+}
+
+func TestFixPartialAllocs(t *testing.T) {
+	f := build(t, false, false, "payload")
+	if n := testing.AllocsPerRun(100, func() { FixPartial(f) }); n != 0 {
+		t.Errorf("FixPartial allocates %v", n)
+	}
+}
