@@ -37,6 +37,8 @@ type Conn struct {
 	tx    *net.IPConn // nil in fixed-source-port mode
 	txRaw syscall.RawConn
 	mode  string
+	// rcvbuf is the receive buffer the kernel granted, for the log.
+	rcvbuf int
 
 	closeOnce sync.Once
 }
@@ -64,6 +66,7 @@ func Listen(opts Options) (*Conn, error) {
 		rx.Close()
 		return nil, fmt.Errorf("listen underlay %s: %w", laddr, err)
 	}
+	c.rcvbuf = setBuffer(c.rxRaw, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, socketBuffer)
 	c.mode = fmt.Sprintf("udp (fixed source port %d)", opts.Port)
 	if opts.FixedSourcePort {
 		c.mode += ", per-flow source ports off by option"
@@ -123,12 +126,41 @@ func (c *Conn) openRawSender() error {
 		tx.Close()
 		return err
 	}
+	setBuffer(raw, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, socketBuffer)
 	c.tx, c.txRaw = tx, raw
 	return nil
 }
 
+// socketBuffer is the receive (and send) buffer vxswitch asks for. The
+// kernel's default, about 208 KiB, holds some 90 full-size datagrams:
+// two bursts from one 64 KiB TSO super-frame. Any scheduling gap in the
+// reader then drops datagrams, and every drop is a TCP retransmission.
+const socketBuffer = 8 << 20
+
+// setBuffer sets a socket buffer size, past net.core.[rw]mem_max when the
+// process may (CAP_NET_ADMIN, the FORCE option), else up to that limit.
+// It returns the size the kernel reports (twice what was set, for its own
+// bookkeeping), or 0 if it could not tell.
+func setBuffer(raw syscall.RawConn, force, plain, size int) int {
+	got := 0
+	raw.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, force, size) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, plain, size)
+		}
+		opt := unix.SO_RCVBUF
+		if plain == unix.SO_SNDBUF {
+			opt = unix.SO_SNDBUF
+		}
+		got, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, opt)
+	})
+	return got
+}
+
 // Mode says how datagrams are sent, for the start-up log line.
 func (c *Conn) Mode() string { return c.mode }
+
+// ReceiveBuffer is the receive buffer size the kernel granted, in bytes.
+func (c *Conn) ReceiveBuffer() int { return c.rcvbuf }
 
 // LocalAddr is the bound underlay address and port.
 func (c *Conn) LocalAddr() netip.AddrPort { return netip.AddrPortFrom(c.local, c.port) }

@@ -294,3 +294,16 @@ func TestWriterQueueFullFlushes(t *testing.T) {
 		n += len(msgs)
 	}
 }
+
+func TestConnReceiveBuffer(t *testing.T) {
+	a, _ := listenPair(t, true)
+	got := a.ReceiveBuffer()
+	if os.Geteuid() == 0 {
+		// Root may exceed net.core.rmem_max; the kernel reports double.
+		if got < socketBuffer {
+			t.Errorf("receive buffer %d bytes as root, want at least %d", got, socketBuffer)
+		}
+	} else if got <= 0 {
+		t.Errorf("receive buffer %d bytes", got)
+	}
+}

@@ -49,7 +49,7 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	log.Info("underlay open", zap.Stringer("local", conn.LocalAddr()), zap.Int("mtu", u.MTU),
-		zap.String("mode", conn.Mode()), zap.Bool("strict", u.Strict))
+		zap.String("mode", conn.Mode()), zap.Int("receive_buffer", conn.ReceiveBuffer()), zap.Bool("strict", u.Strict))
 	sw, err := vswitch.New(SwitchConfig(cfg, log))
 	if err != nil {
 		conn.Close()
