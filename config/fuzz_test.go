@@ -96,4 +96,10 @@ func checkConfig(t *testing.T, cfg *Config) {
 	if cfg.Log.Level == "" || cfg.Log.Format == "" {
 		t.Fatalf("log %+v not defaulted", cfg.Log)
 	}
+	if err := CheckSocketPath(cfg.Admin.Socket); err != nil {
+		t.Fatalf("admin socket %q: %v", cfg.Admin.Socket, err)
+	}
+	if l := cfg.Metrics.Listen; l != "" && CheckListen(l) != nil {
+		t.Fatalf("metrics listen %q: %v", l, CheckListen(l))
+	}
 }

@@ -20,11 +20,13 @@ const maxMACs = 16
 var (
 	asker    = fdb.MAC{2, 0, 0, 0, 0, 1}
 	neighbor = fdb.MAC{2, 0, 0, 0, 0, 9}
+	// neighbor6 is the static neighbor's IPv6 address, for the ND proxy.
+	neighbor6 = netip.MustParseAddr("fd00::9")
 )
 
 // rig is a switch with two networks: blue (ports b1, b2; flood list
 // 192.0.2.2) and red (port r1; flood list 192.0.2.3), a static neighbor
-// 10.0.0.9 in blue, and a recorder as its underlay.
+// 10.0.0.9 and fd00::9 in blue, and a recorder as its underlay.
 type rig struct {
 	sw         *vswitch.Switch
 	w          *vswitch.Worker
@@ -40,7 +42,7 @@ func newRig(t *testing.T) *rig {
 		Now: func() int64 { now += 1e6; return now },
 		Networks: []vswitch.NetworkConfig{
 			{Name: "blue", VNI: 4097, Flood: []netip.Addr{netip.MustParseAddr("192.0.2.2")}, Learning: true, ARPProxy: true, MaxMACs: maxMACs,
-				Neighbors: []vswitch.Neighbor{{IP: netip.MustParseAddr("10.0.0.9"), MAC: neighbor}}},
+				Neighbors: []vswitch.Neighbor{{IP: netip.MustParseAddr("10.0.0.9"), MAC: neighbor}, {IP: neighbor6, MAC: neighbor}}},
 			{Name: "red", VNI: 4098, Flood: []netip.Addr{netip.MustParseAddr("192.0.2.3")}, Learning: true, ARPProxy: true, MaxMACs: maxMACs},
 		},
 	})
@@ -76,12 +78,20 @@ func total(sw *vswitch.Switch, network string) (rx, outcomes uint64) {
 // FuzzPortFrame sends an arbitrary frame into port b1 of network blue.
 // Invariants: the frame is counted exactly once; nothing reaches network
 // red (its port or its VTEP); the only frame that can come back out of the
-// ingress port is a well-formed ARP reply from the proxy answering this
-// frame; every datagram sent carries blue's VNI in a clean header with the
-// inner frame unchanged; the MAC table stays within max_macs.
+// ingress port is a well-formed ARP reply or IPv6 neighbor advertisement
+// (valid ICMPv6 checksum) from the proxy answering this frame, and nothing
+// else leaves the switch for a proxied frame; every datagram sent carries
+// blue's VNI in a clean header with the inner frame unchanged; the MAC
+// table stays within max_macs.
 func FuzzPortFrame(f *testing.F) {
 	for _, seed := range seedFrames() {
 		f.Add(seed)
+	}
+	for _, seed := range ndSeedFrames() {
+		f.Add(seed)
+	}
+	for _, k := range kernelDatagrams(f) { // frames a kernel port sent
+		f.Add(k.payload[vtep.HeaderLen:])
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		r := newRig(t)
@@ -98,7 +108,8 @@ func FuzzPortFrame(f *testing.F) {
 		if got := r.r1.Drain(); len(got) != 0 {
 			t.Fatalf("red port received %d frames from blue", len(got))
 		}
-		for _, d := range r.rec.Take() {
+		sent := r.rec.Take()
+		for _, d := range sent {
 			if d.Dst != netip.MustParseAddr("192.0.2.2") {
 				t.Fatalf("datagram to %v, outside blue's flood list", d.Dst)
 			}
@@ -115,9 +126,19 @@ func FuzzPortFrame(f *testing.F) {
 			if len(back) != 1 {
 				t.Fatalf("proxy verdict but %d frames back on the ingress port", len(back))
 			}
-			checkARPReply(t, frame, back[0])
+			switch binary.BigEndian.Uint16(back[0][12:14]) {
+			case 0x0806:
+				checkARPReply(t, frame, back[0])
+			case 0x86dd:
+				checkNAReply(t, frame, back[0])
+			default:
+				t.Fatalf("proxy reply is neither ARP nor IPv6: % x", back[0])
+			}
 			if n := len(r.b2.Drain()); n != 0 {
 				t.Fatalf("proxied request also reached b2 (%d frames)", n)
+			}
+			if len(sent) != 0 {
+				t.Fatalf("proxied request also sent to the underlay (%d datagrams)", len(sent))
 			}
 		} else if len(back) != 0 {
 			t.Fatalf("verdict %v, yet %d frames went back out of the ingress port", v.Action, len(back))

@@ -89,14 +89,25 @@ func containsPeer(ps []*peer, p *peer) bool {
 
 // peerFor returns the peer a datagram from addr belongs to in this domain,
 // or nil when the sender is not allowed. With allow_unknown_peers a new
-// sender becomes a peer when create is set.
+// sender becomes a peer when create is set, if it can be one.
 func (s *Switch) peerFor(d *domain, addr netip.Addr, create bool) *peer {
 	if p, ok := d.known[addr]; ok {
 		return p
 	}
-	if !d.allowUnknown {
+	if !d.allowUnknown || !s.canBePeer(addr) {
 		return nil
 	}
 	p, _ := s.peers.get(addr, create)
 	return p
+}
+
+// canBePeer reports whether a datagram's source address could be another
+// VTEP's: a unicast address of the underlay's family that is not this
+// switch's own. allow_unknown_peers must not make a peer of anything else
+// (found by fuzz.FuzzUnderlayDatagram): frames would then be sent to a
+// multicast or broadcast address, to an address the socket cannot reach,
+// or back to this switch.
+func (s *Switch) canBePeer(a netip.Addr) bool {
+	return a.IsValid() && a.Is4() == s.local.Is4() && a != s.local &&
+		!a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

@@ -2,14 +2,18 @@ package vtep
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
 
-// fuzzSeeds are the datagrams the Linux kernel emitted (testdata), and
+// fuzzSeeds are the datagrams the Linux kernel emitted (../testdata), and
 // headers that sit on every boundary the codecs care about.
 func fuzzSeeds(f *testing.F) [][]byte {
 	seeds := [][]byte{
@@ -22,10 +26,36 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		{0xf7, 0, 0, 0, 0xff, 0xff, 0xff, 0}, // every flag but I
 		{0x08, 0, 0, 0xee, 0, 0, 1, 0xff},    // reserved bytes 3 and 7
 	}
-	for _, d := range loadKernelDatagrams(f) {
-		seeds = append(seeds, d.payload)
+	return append(seeds, kernelPayloads(f)...)
+}
+
+// kernelPayloads returns every datagram in ../testdata/kernel-vxlan-*.txt,
+// the kernel captures (loadKernelDatagrams reads the IPv4 golden file only).
+func kernelPayloads(tb testing.TB) [][]byte {
+	tb.Helper()
+	files, err := filepath.Glob("../testdata/kernel-vxlan-*.txt")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no kernel captures: %v", err)
 	}
-	return seeds
+	var out [][]byte
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) != 3 || strings.HasPrefix(fields[0], "#") {
+				continue
+			}
+			p, err := hex.DecodeString(fields[2])
+			if err != nil {
+				tb.Fatalf("%s: %v", file, err)
+			}
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // FuzzHeaderRoundTrip checks the codec against itself: any 8 bytes decode
