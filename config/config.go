@@ -37,6 +37,8 @@ type Config struct {
 	Networks []Network
 	Ports    []Port
 	Log      Log
+	Admin    Admin
+	Metrics  Metrics
 }
 
 // Underlay is the UDP socket that carries VXLAN between VTEPs.

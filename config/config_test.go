@@ -72,7 +72,10 @@ func defaultNetwork(name string, vni uint32, line int) Network {
 	}
 }
 
-var defaultLog = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+var (
+	defaultLog   = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+	defaultAdmin = Admin{Socket: DefaultAdminSocket}
+)
 
 func TestLoadExample(t *testing.T) {
 	want := &Config{
@@ -131,7 +134,9 @@ func TestLoadExample(t *testing.T) {
 				Line:      38,
 			},
 		},
-		Log: Log{Level: "info", Format: "console"},
+		Log:     Log{Level: "info", Format: "console"},
+		Admin:   Admin{Socket: "/run/vxswitch/vxswitch.sock"},
+		Metrics: Metrics{Listen: "127.0.0.1:9489"},
 	}
 	got, err := Load("testdata/vxswitch.yaml")
 	if err != nil {
@@ -178,7 +183,8 @@ func TestParse(t *testing.T) {
 					Name: "c1-eth1", Network: "blue", Netns: "/run/netns/c1",
 					IfName: "c1-eth1", MTU: 1450, Line: 5,
 				}},
-				Log: defaultLog,
+				Log:   defaultLog,
+				Admin: defaultAdmin,
 			},
 		},
 		{
@@ -200,6 +206,7 @@ func TestParse(t *testing.T) {
 				}()},
 				Ports: []Port{{Name: "p", Network: "blue", PID: 7, IfName: "p", MTU: 8930, Line: 3}},
 				Log:   defaultLog,
+				Admin: defaultAdmin,
 			},
 		},
 		{
@@ -223,7 +230,8 @@ func TestParse(t *testing.T) {
 				Networks: []Network{{
 					Name: "blue", AllowUnknownPeers: true, Ageing: DefaultAgeing, MaxMACs: 1, Line: 3,
 				}},
-				Log: Log{Level: "debug", Format: "json"},
+				Log:   Log{Level: "debug", Format: "json"},
+				Admin: defaultAdmin,
 			},
 		},
 		{
@@ -246,7 +254,8 @@ func TestParse(t *testing.T) {
 						return n
 					}(),
 				},
-				Log: defaultLog,
+				Log:   defaultLog,
+				Admin: defaultAdmin,
 			},
 		},
 		{
@@ -265,6 +274,7 @@ func TestParse(t *testing.T) {
 				Underlay: local,
 				Networks: []Network{defaultNetwork("blue", 1, 3)},
 				Log:      defaultLog,
+				Admin:    defaultAdmin,
 			},
 		},
 		{
@@ -286,7 +296,8 @@ func TestParse(t *testing.T) {
 					{Name: "a", Network: "blue", Netns: "/run/netns/c1", IfName: "eth1", MAC: mac("02:00:00:00:00:01"), MTU: 68, Line: 4},
 					{Name: "b", Network: "green", Netns: "/run/netns/c2", IfName: "eth1", MAC: mac("02:00:00:00:00:01"), MTU: 8950, Line: 5},
 				},
-				Log: defaultLog,
+				Log:   defaultLog,
+				Admin: defaultAdmin,
 			},
 		},
 		{
@@ -306,7 +317,8 @@ func TestParse(t *testing.T) {
 					Name: "a", Network: "blue", PID: 1, IfName: "a", MTU: 576,
 					Addresses: prefixes("10.0.0.1/8"), Line: 3,
 				}},
-				Log: defaultLog,
+				Log:   defaultLog,
+				Admin: defaultAdmin,
 			},
 		},
 		{
@@ -341,7 +353,8 @@ func TestParse(t *testing.T) {
 					{Name: "c1-eth1", Network: "blue", Netns: "/run/netns/c1", IfName: "eth1", MTU: 1400, Line: 10},
 					{Name: "c1-eth2", Network: "green", Netns: "/run/netns/c1", IfName: "eth2", MTU: 1400, Line: 11},
 				},
-				Log: defaultLog,
+				Log:   defaultLog,
+				Admin: defaultAdmin,
 			},
 		},
 		{
@@ -351,6 +364,7 @@ func TestParse(t *testing.T) {
 				Underlay: local,
 				Networks: []Network{defaultNetwork("blue", 1, 3)},
 				Log:      defaultLog,
+				Admin:    defaultAdmin,
 			},
 		},
 	}

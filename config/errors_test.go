@@ -36,7 +36,7 @@ func TestParseErrors(t *testing.T) {
 		{"root is a string", doc("underlay"), `t.yaml:1: expected a mapping, got string "underlay"`},
 
 		// Unknown and duplicate fields at every depth.
-		{"unknown root field", doc(u4, n1, "prots: []"), "t.yaml:3: prots: unknown field (known fields: underlay, networks, ports, log)"},
+		{"unknown root field", doc(u4, n1, "prots: []"), "t.yaml:3: prots: unknown field (known fields: underlay, networks, ports, log, admin, metrics)"},
 		{"unknown underlay field", doc("underlay:", "  local: 192.0.2.1", "  lcoal: 192.0.2.2", n1), "t.yaml:3: underlay.lcoal: unknown field (known fields: local, port, mtu, strict, src_port_min, src_port_max)"},
 		{"unknown network field", doc(u4, "networks:", "  - name: blue", "    vni: 1", "    flod: []"), "t.yaml:5: networks[0].flod: unknown field (known fields: name, vni, flood,"},
 		{"unknown fdb field", doc(u4, "networks:", "  - name: blue", "    vni: 1", "    fdb:", "      - mac: 02:00:00:00:00:01", "        vtpe: 192.0.2.2"), "t.yaml:7: networks[0].fdb[0].vtpe: unknown field (known fields: mac, vtep)"},

@@ -89,7 +89,7 @@ type ref struct {
 
 func (p *parser) config(root *yaml.Node) *Config {
 	var cfg Config
-	o, ok := p.object(root, "", "underlay", "networks", "ports", "log")
+	o, ok := p.object(root, "", "underlay", "networks", "ports", "log", "admin", "metrics")
 	if !ok {
 		return &cfg
 	}
@@ -97,6 +97,8 @@ func (p *parser) config(root *yaml.Node) *Config {
 	cfg.Log = p.logSection(o)
 	cfg.Networks = p.networkSection(o)
 	cfg.Ports = p.portSection(o)
+	cfg.Admin = p.adminSection(o)
+	cfg.Metrics = p.metricsSection(o)
 	return &cfg
 }
 

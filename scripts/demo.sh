@@ -122,7 +122,7 @@ ip -n "$NS_H2" link set "$VETH2" up
 
 # ------------------------------------------------------------------ config
 
-# write_config FILE LOCAL REMOTE CONTAINER_NS MAC ADDR
+# write_config FILE LOCAL REMOTE CONTAINER_NS MAC ADDR ADMIN_SOCKET
 write_config() {
 	cat >"$1" <<EOF
 # vxswitch demo: host with underlay $2, one container in $4.
@@ -140,12 +140,14 @@ ports:
     ifname: eth1
     mac: "$5"
     addresses: [$6/24]
+admin:
+  socket: $7    # each switch on this machine needs its own
 log:
   level: info
 EOF
 }
-write_config "$DIR/h1.yaml" "$UL1" "$UL2" "$NS_C1" "$MAC1" "$IP1"
-write_config "$DIR/h2.yaml" "$UL2" "$UL1" "$NS_C2" "$MAC2" "$IP2"
+write_config "$DIR/h1.yaml" "$UL1" "$UL2" "$NS_C1" "$MAC1" "$IP1" "$DIR/h1.sock"
+write_config "$DIR/h2.yaml" "$UL2" "$UL1" "$NS_C2" "$MAC2" "$IP2" "$DIR/h2.sock"
 
 say "Configuration for h1 ($DIR/h1.yaml); h2's is the mirror image"
 cat "$DIR/h1.yaml"
@@ -245,6 +247,11 @@ grep -Eq "$MAC1.*$UL1" "$DIR/h2.tables" || die "h2's FDB does not show $MAC1 beh
 grep -Eq "$MAC2.*c2-eth1" "$DIR/h2.tables" || die "h2's FDB does not show $MAC2 on port c2-eth1"
 echo
 echo "FDB OK: h1 has $MAC2 behind $UL2 and $MAC1 on c1-eth1; h2 the mirror image"
+
+say "The same through h1's admin socket: vxswitch fdb and vxswitch peers"
+"$BIN" fdb --socket "$DIR/h1.sock" || die "vxswitch fdb failed"
+echo
+"$BIN" peers --socket "$DIR/h1.sock" || die "vxswitch peers failed"
 
 # ---------------------------------------------------------------- teardown
 

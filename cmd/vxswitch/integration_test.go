@@ -34,6 +34,8 @@ type process struct {
 	t   *testing.T
 	cmd *exec.Cmd
 	log string
+	// socket is the process's admin socket: each has its own.
+	socket string
 	// done is closed when the process has exited; err is its Wait result.
 	done chan struct{}
 	err  error
@@ -50,12 +52,12 @@ func startVXSwitch(t *testing.T, host *nstest.NS, yaml string, flags ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{t: t, log: filepath.Join(dir, host.Name+".log"), done: make(chan struct{})}
+	p := &process{t: t, log: filepath.Join(dir, host.Name+".log"), socket: adminSocket(t, host.Name), done: make(chan struct{})}
 	logf, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(exe, append([]string{"run", "-c", cfgPath}, flags...)...)
+	p.cmd = exec.Command(exe, append([]string{"run", "-c", cfgPath, "--admin-socket", p.socket}, flags...)...)
 	p.cmd.Env = append(os.Environ(), "VXSWITCH_TEST_MAIN=1")
 	p.cmd.Stderr, p.cmd.Stdout = logf, logf
 	if err := host.Do(p.cmd.Start); err != nil {

@@ -8,13 +8,26 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/vxswitch/vxswitch/config"
 )
 
 const usage = `vxswitch — a userspace VXLAN switch for containers
 
 Usage:
   vxswitch run -c FILE [--log-level LEVEL] [--log-format console|json]
+               [--admin-socket PATH] [--metrics-listen HOST:PORT]
   vxswitch validate -c FILE
+  vxswitch fdb [--network N]     [--socket PATH] [-o table|json]
+  vxswitch neigh [--network N]   [--socket PATH] [-o table|json]
+  vxswitch ports                 [--socket PATH] [-o table|json]
+  vxswitch peers                 [--socket PATH] [-o table|json]
+  vxswitch stats                 [--socket PATH] [-o table|json]
+  vxswitch capture [--port P | --network N | --underlay] [-w FILE|-] [-c COUNT]
+  vxswitch trace [--network N] [--port P] [-c COUNT] [-o table|json]
+  vxswitch explain --port P --frame HEX
+  vxswitch explain --underlay --from ADDR[:PORT] --datagram HEX
+  vxswitch fuzz-peer --target ADDR[:PORT] --vni N --probe ADDR [--seed S] [--count N] [--rate PPS]
   vxswitch version
   vxswitch help [COMMAND]
 
@@ -23,12 +36,25 @@ Commands:
             namespaces, open the VTEP on the underlay (UDP 4789 by default)
             and switch frames until SIGINT or SIGTERM; then remove the TAPs
             and exit 0. SIGUSR1 prints the MAC and neighbor tables and the
-            counters (with drop reasons) to standard error.
+            counters (with drop reasons) to standard error. Serves the admin
+            API on a unix socket (default ` + config.DefaultAdminSocket + `),
+            and Prometheus metrics if configured.
   validate  Check a configuration file; errors name file, line and field.
+  fdb       MAC table: where each MAC is, learned or static, age, source.
+  neigh     Neighbor table of the ARP/ND proxy.
+  ports     Local ports with their frame and byte counters and drops.
+  peers     Remote VTEPs: networks, last seen, datagrams and bytes.
+  stats     Counters per network and in total, drops by reason.
+  capture   Live pcapng of a port, a network or the underlay, each packet
+            commented with the switch's decision.
+  trace     One line per arriving frame: ingress, VNI, MACs, summary, decision.
+  explain   What would the switch do with this frame or datagram, step by step?
   version   Print the version.
 
-Run 'vxswitch help run' for the options of a command. The configuration
-format is described in README.md; testdata/ holds examples.
+The admin commands talk to a running vxswitch through its admin socket
+(--socket, default ` + config.DefaultAdminSocket + `), as root or as the user it
+runs as. Run 'vxswitch help COMMAND' for the options of a command. The
+configuration format is described in README.md; testdata/ holds examples.
 `
 
 func main() {
@@ -55,6 +81,10 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "help", "-h", "--help":
 		return cmdHelp(rest, stdout, stderr)
+	case "fdb", "neigh", "ports", "peers", "stats", "capture", "trace", "explain":
+		err = cmdClient(cmd, rest, stdout, stderr)
+	case "fuzz-peer":
+		err = cmdFuzzPeer(rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "vxswitch: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
@@ -95,6 +125,12 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 	case "version":
 		fmt.Fprintln(stdout, "Usage: vxswitch version\n\nPrints the version of this build.")
+	case "fdb", "neigh", "ports", "peers", "stats", "capture", "trace", "explain":
+		fs, _, _ := clientFlags(args[0], stdout)
+		fs.Usage()
+	case "fuzz-peer":
+		fs, _ := fuzzPeerFlags(stdout)
+		fs.Usage()
 	default:
 		fmt.Fprintf(stderr, "vxswitch help: unknown command %q\n", args[0])
 		return exitUsage

@@ -1,25 +1,31 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/vxswitch/vxswitch/admin"
 	"github.com/vxswitch/vxswitch/config"
 	"github.com/vxswitch/vxswitch/internal/daemon"
 )
 
 type runOptions struct {
-	file, logLevel, logFormat string
-	fixedSourcePort           bool
-	noTAPOffload              bool
+	file, logLevel, logFormat  string
+	adminSocket, metricsListen string
+	fixedSourcePort            bool
+	noTAPOffload               bool
 }
 
 func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
@@ -30,6 +36,8 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&o.logLevel, "log-level", "", "log `LEVEL`: debug, info, warn or error (default: the file's log.level, else info); debug logs every forwarding decision")
 	fs.StringVar(&o.logFormat, "log-format", "", "log `FORMAT`: console or json (default: the file's log.format, else console)")
 	fs.BoolVar(&o.fixedSourcePort, "fixed-source-port", false, "send every datagram from the VXLAN port instead of a per-flow source port (no raw socket needed)")
+	fs.StringVar(&o.adminSocket, "admin-socket", "", "serve the admin API (vxswitch fdb, stats, capture, …) on the unix socket `PATH` (default: the file's admin.socket, else "+config.DefaultAdminSocket+")")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (default: the file's metrics.listen, else off)")
 	fs.BoolVar(&o.noTAPOffload, "no-tap-offload", false, "open TAPs without virtio headers: no TCP segmentation or checksum offload, one frame per read")
 	fs.Usage = func() {
 		fmt.Fprint(out, "Usage: vxswitch run -c FILE [options]\n\n"+
@@ -39,6 +47,9 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 			"removes the TAPs and exits 0. A port whose namespace disappears is removed\n"+
 			"with one log line; the rest keeps running. SIGUSR1 prints the MAC table,\n"+
 			"the neighbor table and the counters, drops by reason, to standard error.\n"+
+			"The admin API for vxswitch fdb, neigh, ports, peers, stats, capture, trace\n"+
+			"and explain listens on a unix socket (mode 0600; root and this user only);\n"+
+			"run refuses to start while another vxswitch serves that socket.\n"+
 			"Needs CAP_NET_ADMIN (TAPs, namespaces) and CAP_NET_RAW (per-flow source ports).\n\nOptions:\n")
 		fs.PrintDefaults()
 	}
@@ -63,12 +74,39 @@ func cmdRun(args []string, stderr io.Writer) error {
 		return usageError{err}
 	}
 	defer log.Sync()
+	socket, metricsAddr := pick(o.adminSocket, cfg.Admin.Socket), pick(o.metricsListen, cfg.Metrics.Listen)
+	if err := config.CheckSocketPath(socket); err != nil {
+		return usageError{fmt.Errorf("--admin-socket: %w", err)}
+	}
+	if metricsAddr != "" {
+		if err := config.CheckListen(metricsAddr); err != nil {
+			return usageError{fmt.Errorf("--metrics-listen: %w", err)}
+		}
+	}
 
-	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload, Logger: log})
+	// The sockets are opened before the switch starts, so that a second
+	// vxswitch on the same admin socket fails before it creates any TAP.
+	adminLn, err := admin.Listen(socket)
 	if err != nil {
 		return err
 	}
+	var metricsLn net.Listener
+	if metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", metricsAddr); err != nil {
+			adminLn.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload, Logger: log})
+	if err != nil {
+		adminLn.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		return err
+	}
 	sw := d.Switch
+	stopServers := serveDebugging(log, d, adminLn, socket, metricsLn)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
@@ -81,9 +119,47 @@ func cmdRun(args []string, stderr io.Writer) error {
 		log.Info("shutting down", zap.Stringer("signal", sig))
 		break
 	}
+	stopServers()
 	err = sw.Close()
 	writeStats(stderr, sw)
 	return err
+}
+
+// serveDebugging serves the admin API on adminLn and, if metricsLn is not
+// nil, Prometheus metrics; the function it returns stops both, ending
+// running captures with their final counts and removing the socket file.
+func serveDebugging(log *zap.Logger, d *daemon.Daemon, adminLn net.Listener, socket string, metricsLn net.Listener) (stop func()) {
+	srv := admin.NewServer(d.Switch, admin.Options{Logger: log.Named("admin"), PeerNetworks: admin.PeerNetworksOf(d.Config)})
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := srv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin API stopped", zap.Error(err))
+		}
+	}()
+	log.Info("admin API listening", zap.String("socket", socket))
+	var metrics *http.Server
+	if metricsLn != nil {
+		metrics = &http.Server{Handler: admin.MetricsHandler(d.Switch, srv.CaptureDrops), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if err := metrics.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics endpoint stopped", zap.Error(err))
+			}
+		}()
+		log.Info("metrics listening", zap.String("url", "http://"+metricsLn.Addr().String()+"/metrics"))
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+		if metrics != nil {
+			metrics.Shutdown(ctx)
+			metrics.Close()
+			<-done
+		}
+	}
 }
 
 func pick(flagValue, fileValue string) string {
