@@ -1,0 +1,495 @@
+#!/usr/bin/env bash
+# bench-e2e.sh — the same two-host overlay built twice, measured back to back:
+#
+#   kernel:   c1 ─veth─ br0+vxlan(4097) on h1 ══veth══ h2 br0+vxlan ─veth─ c2
+#   vxswitch: c1 ─TAP── vxswitch on h1      ══veth══ h2 vxswitch    ─TAP── c2
+#
+# Underlay 192.0.2.1/2 (TEST-NET-1) on a veth pair between h1 and h2; overlay
+# 10.0.1.2 (c1) and 10.0.1.3 (c2), MTU 1450 on both. Against each: iperf3 TCP
+# with 1 and 4 streams, iperf3 UDP with 64-byte payloads at full rate, and
+# 1000 pings c1 → c2; for vxswitch also the CPU time and peak RSS of both
+# switches, and per test the packets the kernel dropped around them (TAP
+# queues, underlay socket buffers). One markdown table at the end, also
+# written to $OUT.
+#
+# Every host and container is a network namespace this script creates, named
+# with a per-run prefix (kernel and vxswitch topologies apart); nothing is
+# added to the root namespace and no namespace has a default route, so every
+# packet stays between them. All of it is removed on exit, also on failure
+# or ^C; only processes started here are signalled.
+#
+# Usage: scripts/bench-e2e.sh PATH/TO/vxswitch     (as root; `make bench-e2e`)
+# Environment: RUNS=N (default 1) repeats both suites N times and reports the
+#   median of each metric; DURATION (s, default 10) per iperf3 test; PINGS
+#   (default 1000); OUT (default bench-e2e-results.md); VXSWITCH_ARGS, extra
+#   options for `vxswitch run` (e.g. --log-level warn).
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+	echo "usage: $0 PATH/TO/vxswitch" >&2
+	exit 2
+fi
+if [[ $(id -u) -ne 0 ]]; then
+	echo "$0: must be run as root (it creates network namespaces): sudo make bench-e2e" >&2
+	exit 1
+fi
+BIN=$(realpath "$1")
+[[ -x $BIN ]] || { echo "$0: $1: not an executable" >&2; exit 1; }
+for cmd in ip ping iperf3 jq ss awk sort timeout realpath getconf; do
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		echo "$0: $cmd not found; run 'make deps-bench' (installs iproute2, iputils-ping, iperf3, jq)" >&2
+		exit 1
+	fi
+done
+
+VXSWITCH_ARGS=${VXSWITCH_ARGS:-}
+RUNS=${RUNS:-1} DURATION=${DURATION:-10} PINGS=${PINGS:-1000} OUT=${OUT:-bench-e2e-results.md}
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "$0: RUNS=$RUNS: want a positive integer" >&2; exit 2; }
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "$0: DURATION=$DURATION: want whole seconds" >&2; exit 2; }
+[[ $PINGS =~ ^[1-9][0-9]*$ ]] || { echo "$0: PINGS=$PINGS: want a positive integer" >&2; exit 2; }
+
+PREFIX="vxb$$" # unique per run; interface names below stay ≤ 15 bytes
+UL1=192.0.2.1 UL2=192.0.2.2
+MAC1=02:00:0a:00:01:02 MAC2=02:00:0a:00:01:03
+IP1=10.0.1.2 IP2=10.0.1.3
+VNI=4097
+MTU=1450 # underlay 1500 − 50, what both the kernel and vxswitch pick
+IPERF_PORT=5201
+TICKS=$(getconf CLK_TCK)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+DIR=$(mktemp -d "/tmp/$PREFIX.XXXXXX")
+CREATED_NS=()
+PIDS=()                  # every background process started here
+PID_V1='' PID_V2=''      # the two vxswitch processes
+DROPS0=""                # snap before the current test
+FAILED=()                # "flavor test: why" for tests that produced no number
+
+say() { printf '\n==> %s\n' "$*"; }
+die() {
+	printf '\nBENCH FAILED: %s\n' "$*" >&2
+	local f
+	for f in "$DIR"/v-h1.log "$DIR"/v-h2.log; do
+		[[ -s $f ]] && { printf -- '----- %s -----\n' "$(basename "$f")"; tail -n 40 "$f"; } >&2
+	done
+	exit 1
+}
+
+# stop PID: SIGTERM, wait up to 10 s, then SIGKILL. Only for PIDs started here.
+stop() {
+	local pid=$1 i
+	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "pid $pid did not exit within 10 s of SIGTERM; sending SIGKILL" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? ns pid
+	trap - EXIT INT TERM
+	set +e
+	for pid in "${PIDS[@]}"; do
+		stop "$pid"
+	done
+	for ns in "${CREATED_NS[@]}"; do
+		[[ -e /run/netns/$ns ]] && ip netns del "$ns"
+	done
+	rm -rf "$DIR"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT
+trap 'echo "terminated" >&2; exit 143' TERM
+
+# ---------------------------------------------------------------- topology
+
+# ns FLAVOR ROLE: the namespace name, e.g. vxb123-k-h1.
+ns() { echo "$PREFIX-$1-$2"; }
+
+# hosts FLAVOR: four namespaces and the underlay veth between h1 and h2.
+hosts() {
+	local f=$1 n
+	for n in h1 h2 c1 c2; do
+		ip netns add "$(ns "$f" "$n")"
+		CREATED_NS+=("$(ns "$f" "$n")")
+		ip -n "$(ns "$f" "$n")" link set lo up
+	done
+	ip -n "$(ns "$f" h1)" link add "${PREFIX}${f}u1" type veth peer name "${PREFIX}${f}u2" netns "$(ns "$f" h2)"
+	ip -n "$(ns "$f" h1)" addr add "$UL1/24" dev "${PREFIX}${f}u1"
+	ip -n "$(ns "$f" h2)" addr add "$UL2/24" dev "${PREFIX}${f}u2"
+	ip -n "$(ns "$f" h1)" link set "${PREFIX}${f}u1" up
+	ip -n "$(ns "$f" h2)" link set "${PREFIX}${f}u2" up
+}
+
+# kernel_host N LOCAL REMOTE MAC IP: Docker-overlay style on host N: bridge,
+# learning vxlan device and a veth into container N, MTU 1450 throughout.
+kernel_host() {
+	local n=$1 local_ip=$2 remote_ip=$3 mac=$4 ip=$5
+	local h c br=${PREFIX}kbr vx=${PREFIX}kvx p=${PREFIX}kp
+	h=$(ns k "h$n") c=$(ns k "c$n")
+	ip -n "$h" link add "$br" type bridge
+	ip -n "$h" link add "$vx" type vxlan id "$VNI" dstport 4789 local "$local_ip" remote "$remote_ip" \
+		dev "${PREFIX}ku$n" learning
+	ip -n "$h" link set "$vx" mtu "$MTU" master "$br"
+	ip -n "$h" link add "$p" mtu "$MTU" type veth peer name eth1 netns "$c"
+	ip -n "$h" link set "$p" master "$br"
+	ip -n "$c" link set eth1 mtu "$MTU" address "$mac"
+	ip -n "$c" addr add "$ip/24" dev eth1
+	ip -n "$c" link set eth1 up
+	ip -n "$h" link set "$p" up
+	ip -n "$h" link set "$vx" up
+	ip -n "$h" link set "$br" up
+}
+
+# vxswitch_config FILE LOCAL REMOTE CONTAINER_NS MAC ADDR
+vxswitch_config() {
+	cat >"$1" <<EOF
+# vxswitch benchmark: host with underlay $2, one container in $4.
+underlay:
+  local: $2
+  port: 4789
+  mtu: 1500
+networks:
+  - name: bench
+    vni: $VNI
+    flood: [$3]
+ports:
+  - name: ${4##*-}-eth1
+    network: bench
+    netns: /run/netns/$4
+    ifname: eth1
+    mac: "$5"
+    addresses: [$6/24]
+log:
+  level: info
+EOF
+	"$BIN" validate -c "$1" >/dev/null
+}
+
+# start_vxswitch N: vxswitch on host N; sets PID_VN. Two switches share
+# this machine's file system, so each gets its own admin socket (in builds
+# that have one).
+start_vxswitch() {
+	local n=$1 pid i rc admin=()
+	# Not `| grep -q`: with pipefail, grep quitting early fails the pipe.
+	if [[ $("$BIN" help run 2>&1) == *-admin-socket* ]]; then
+		admin=(--admin-socket "$DIR/v-h$n.sock")
+	fi
+	# shellcheck disable=SC2086 # VXSWITCH_ARGS is a list of options
+	ip netns exec "$(ns v "h$n")" "$BIN" run -c "$DIR/v-h$n.yaml" "${admin[@]}" $VXSWITCH_ARGS 2>"$DIR/v-h$n.log" &
+	pid=$!
+	PIDS+=("$pid")
+	printf -v "PID_V$n" '%s' "$pid"
+	for ((i = 0; i < 150; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" && rc=0 || rc=$?
+			die "vxswitch on h$n (pid $pid) exited with status $rc before it ran"
+		fi
+		if ip -n "$(ns v "c$n")" -4 addr show dev eth1 2>/dev/null | grep 'inet ' >/dev/null &&
+			grep -q 'vxswitch running' "$DIR/v-h$n.log"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "vxswitch on h$n: eth1 did not appear in $(ns v "c$n") within 15 s"
+}
+
+# start_iperf_server FLAVOR: iperf3 -s in c2, waits until it listens.
+start_iperf_server() {
+	local f=$1 pid i
+	ip netns exec "$(ns "$f" c2)" iperf3 -s -B "$IP2" -p "$IPERF_PORT" >"$DIR/$f-iperf3-server.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	for ((i = 0; i < 50; i++)); do
+		ip netns exec "$(ns "$f" c2)" ss -Hltn "sport = :$IPERF_PORT" | grep . >/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || die "iperf3 server in $(ns "$f" c2) exited early"
+		sleep 0.1
+	done
+	die "iperf3 server in $(ns "$f" c2) not listening after 5 s"
+}
+
+# reachable FLAVOR: c1 can ping c2 within 10 s.
+reachable() {
+	local i
+	for ((i = 0; i < 10; i++)); do
+		ip netns exec "$(ns "$1" c1)" ping -n -c 1 -W 1 "$IP2" >/dev/null 2>&1 && return 0
+	done
+	die "$1: $IP1 cannot reach $IP2 across the overlay"
+}
+
+say "Building the kernel topology (namespaces $(ns k '{h1,h2,c1,c2}'))"
+hosts k
+kernel_host 1 "$UL1" "$UL2" "$MAC1" "$IP1"
+kernel_host 2 "$UL2" "$UL1" "$MAC2" "$IP2"
+reachable k
+start_iperf_server k
+
+say "Building the vxswitch topology (namespaces $(ns v '{h1,h2,c1,c2}'))"
+hosts v
+vxswitch_config "$DIR/v-h1.yaml" "$UL1" "$UL2" "$(ns v c1)" "$MAC1" "$IP1"
+vxswitch_config "$DIR/v-h2.yaml" "$UL2" "$UL1" "$(ns v c2)" "$MAC2" "$IP2"
+start_vxswitch 1
+start_vxswitch 2
+echo "vxswitch pids: h1 $PID_V1, h2 $PID_V2"
+reachable v
+start_iperf_server v
+
+# ---------------------------------------------------------------- measuring
+
+# Results: one file per flavor and metric, one value per run.
+mkdir -p "$DIR/res"
+record() { echo "$3" >>"$DIR/res/$1.$2"; }
+
+# iperf FLAVOR NAME ARGS...: iperf3 client in c1 against c2, JSON in
+# $DIR/FLAVOR-NAME.json; retries once if the server is still busy with the
+# previous test. Returns non-zero and notes the failure if iperf3 failed.
+iperf() {
+	local f=$1 name=$2 out err=""
+	shift 2
+	out=$DIR/$f-$name.json
+	for _ in 1 2 3; do
+		if ip netns exec "$(ns "$f" c1)" timeout $((DURATION + 30)) \
+			iperf3 -c "$IP2" -p "$IPERF_PORT" -t "$DURATION" -J "$@" >"$out" 2>"$DIR/$f-$name.err"; then
+			return 0
+		fi
+		err=$(jq -r '.error // empty' "$out" 2>/dev/null || true)
+		[[ $err == *busy* ]] || break
+		sleep 1
+	done
+	FAILED+=("$f $name: ${err:-iperf3 exited non-zero: $(tail -n 1 "$DIR/$f-$name.err")}")
+	return 1
+}
+
+# ping_rtts FLAVOR: PINGS pings 1 ms apart; per-packet RTTs (ms) from the
+# reply lines, p50 and p99 by nearest rank, in µs.
+ping_rtts() {
+	local f=$1 n
+	ip netns exec "$(ns "$f" c1)" ping -n -c "$PINGS" -i 0.001 -W 1 "$IP2" >"$DIR/$f-ping.out" 2>&1 || true
+	sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' "$DIR/$f-ping.out" | sort -g >"$DIR/$f-rtt"
+	n=$(wc -l <"$DIR/$f-rtt")
+	record "$f" ping_replies "$n"
+	if ((n == 0)); then
+		FAILED+=("$f ping: no replies")
+		return
+	fi
+	record "$f" rtt_p50 "$(percentile "$DIR/$f-rtt" 0.50 | awk '{ printf "%.0f", $1 * 1000 }')"
+	record "$f" rtt_p99 "$(percentile "$DIR/$f-rtt" 0.99 | awk '{ printf "%.0f", $1 * 1000 }')"
+}
+
+# percentile FILE P: nearest-rank percentile of the sorted numbers in FILE.
+percentile() {
+	awk -v p="$2" '{ v[NR] = $1 } END {
+		i = p * NR; if (i > int(i)) i = int(i) + 1; if (i < 1) i = 1
+		print v[i] }' "$1"
+}
+
+# cputime PID: utime + stime of the whole process, in clock ticks.
+cputime() {
+	# Fields after the ")" that ends comm: utime and stime are 12th and 13th.
+	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# snap: kernel drop counters around the vxswitch topology, as
+# "c1_tap_tx c1_tap_rx h1_udp_rcvbuf c2_tap_tx c2_tap_rx h2_udp_rcvbuf".
+# From a container's side, TAP TX is what vxswitch reads, RX what it writes.
+snap() {
+	local n
+	for n in 1 2; do
+		ip -n "$(ns v "c$n")" -j -s link show dev eth1 | jq -r '.[0].stats64 | "\(.tx.dropped) \(.rx.dropped)"'
+		ip netns exec "$(ns v "h$n")" cat /proc/net/snmp | awk '$1 == "Udp:" {
+			if (!c) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; next }
+			print $c }'
+	done | paste -sd' '
+}
+
+# drops_begin FLAVOR / drops_end FLAVOR TEST: note the drops during TEST.
+drops_begin() { if [[ $1 == v ]]; then DROPS0=$(snap); fi; }
+drops_end() { if [[ $1 == v ]]; then echo "$run $2 $DROPS0 $(snap)" >>"$DIR/v-drops"; fi; }
+
+drops_report() {
+	printf '%-3s %-5s | %13s %13s %13s | %13s %13s %13s\n' run test \
+		"c1 TAP read" "h2 socket" "c2 input" "c2 TAP read" "h1 socket" "c1 input"
+	[[ -s $DIR/v-drops ]] || return 0
+	awk '{ printf "%-3s %-5s | %13d %13d %13d | %13d %13d %13d\n", $1, $2,
+		$9 - $3, $14 - $8, $13 - $7, $12 - $6, $11 - $5, $10 - $4 }' "$DIR/v-drops"
+}
+
+suite() {
+	local f=$1 j ok
+	# Pings first, on an idle overlay: after the UDP flood queues may still drain.
+	say "$f: $PINGS pings, 1 ms apart"
+	drops_begin "$f"
+	ping_rtts "$f"
+	drops_end "$f" ping
+	tail -n 2 "$DIR/$f-ping.out"
+	say "$f: TCP, 1 stream, ${DURATION} s"
+	drops_begin "$f"
+	iperf "$f" tcp1 && ok=1 || ok=0
+	drops_end "$f" tcp1
+	if ((ok)); then
+		j=$DIR/$f-tcp1.json
+		record "$f" tcp1 "$(jq '.end.sum_received.bits_per_second / 1e9' "$j")"
+		record "$f" tcp1_retr "$(jq '.end.sum_sent.retransmits' "$j")"
+		echo "receiver $(jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$j") Gb/s," \
+			"retransmits $(jq '.end.sum_sent.retransmits' "$j")"
+	fi
+	say "$f: TCP, 4 streams, ${DURATION} s"
+	drops_begin "$f"
+	iperf "$f" tcp4 -P 4 && ok=1 || ok=0
+	drops_end "$f" tcp4
+	if ((ok)); then
+		j=$DIR/$f-tcp4.json
+		record "$f" tcp4 "$(jq '.end.sum_received.bits_per_second / 1e9' "$j")"
+		record "$f" tcp4_retr "$(jq '.end.sum_sent.retransmits' "$j")"
+		echo "receiver $(jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$j") Gb/s," \
+			"retransmits $(jq '.end.sum_sent.retransmits' "$j")"
+	fi
+	say "$f: UDP, 64-byte payloads, unlimited rate, ${DURATION} s"
+	drops_begin "$f"
+	iperf "$f" udp -u -b 0 -l 64 && ok=1 || ok=0
+	drops_end "$f" udp
+	if ((ok)); then
+		j=$DIR/$f-udp.json
+		record "$f" udp_tx "$(jq '.end.sum_sent.packets / .end.sum_sent.seconds / 1000' "$j")"
+		record "$f" udp_rx "$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000' "$j")"
+		record "$f" udp_loss "$(jq '.end.sum_received.lost_percent' "$j")"
+		jq -r '.end | "sent \(.sum_sent.packets) packets, received \(.sum_received.packets - .sum_received.lost_packets), lost \(.sum_received.lost_percent * 100 | round / 100) %"' "$j"
+	fi
+}
+
+for ((run = 1; run <= RUNS; run++)); do
+	say "Run $run of $RUNS: kernel, then vxswitch"
+	suite k
+	c1=$(cputime "$PID_V1") c2=$(cputime "$PID_V2") t0=$(date +%s.%N)
+	suite v
+	# The switches must have lived through the suite for these to mean anything.
+	kill -0 "$PID_V1" 2>/dev/null || die "vxswitch on h1 (pid $PID_V1) died during the run"
+	kill -0 "$PID_V2" 2>/dev/null || die "vxswitch on h2 (pid $PID_V2) died during the run"
+	record v cpu1 "$(awk -v a="$c1" -v b="$(cputime "$PID_V1")" -v t="$TICKS" 'BEGIN { print (b - a) / t }')"
+	record v cpu2 "$(awk -v a="$c2" -v b="$(cputime "$PID_V2")" -v t="$TICKS" 'BEGIN { print (b - a) / t }')"
+	record v wall "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+done
+for n in 1 2; do
+	pid=PID_V$n
+	record v "rss$n" "$(awk '/^VmHWM:/ { print $2 / 1024 }' "/proc/${!pid}/status")"
+done
+
+# Final counters: SIGTERM each switch, which then prints them.
+for n in 1 2; do
+	pid=PID_V$n
+	kill -TERM "${!pid}"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "${!pid}" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "${!pid}" 2>/dev/null && die "vxswitch on h$n still running 10 s after SIGTERM"
+	wait "${!pid}" && rc=0 || rc=$?
+	[[ $rc -eq 0 ]] || FAILED+=("vxswitch on h$n exited with status $rc")
+	sed -n '/shutting down/,$p' "$DIR/v-h$n.log" | tail -n +2 >"$DIR/v-h$n.counters"
+done
+
+# ------------------------------------------------------------------ report
+
+# modes: the TAP and underlay modes vxswitch logged at start, from h1.
+modes() {
+	grep -E 'tap open|underlay' "$DIR/v-h1.log" | grep -o '"mode": "[^"]*"' | cut -d'"' -f4 |
+		paste -sd' ' - | sed 's/^$/not logged/'
+}
+
+# median FLAVOR METRIC: median over runs ("" if there is none).
+median() {
+	local f=$DIR/res/$1.$2
+	[[ -s $f ]] || return 0
+	sort -g "$f" | awk '{ v[NR] = $1 } END {
+		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# fmt VALUE DECIMALS: number or "n/a".
+fmt() { [[ -n $1 ]] && printf "%.${2}f" "$1" || printf 'n/a'; }
+
+# ratio V K: V/K to two decimals, or "—".
+ratio() {
+	[[ -n $1 && -n $2 ]] || { printf '—'; return; }
+	awk -v v="$1" -v k="$2" 'BEGIN { if (k == 0) printf "—"; else printf "%.2f", v / k }'
+}
+
+row() { # LABEL METRIC DECIMALS
+	local k v
+	k=$(median k "$2") v=$(median v "$2")
+	printf '| %s | %s | %s | %s |\n' "$1" "$(fmt "$k" "$3")" "$(fmt "$v" "$3")" "$(ratio "$v" "$k")"
+}
+vrow() { # LABEL METRIC DECIMALS: vxswitch only
+	printf '| %s | — | %s | — |\n' "$1" "$(fmt "$(median v "$2")" "$3")"
+}
+
+{
+	echo "## vxswitch end-to-end benchmark"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC') · vxswitch $("$BIN" version | awk '{ print $2 }') ·" \
+		"kernel $(uname -r) · $(nproc) CPUs · $RUNS run(s), median shown · iperf3 ${DURATION} s per test"
+	echo
+	echo "Load average before / after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg)." \
+		"vxswitch ${VXSWITCH_ARGS:+(run $VXSWITCH_ARGS) }modes: $(modes)."
+	echo
+	echo "| metric | kernel | vxswitch | vxswitch/kernel |"
+	echo "| --- | ---: | ---: | ---: |"
+	row "TCP, 1 stream (Gb/s, receiver)" tcp1 2
+	row "TCP, 1 stream, retransmitted segments" tcp1_retr 0
+	row "TCP, 4 streams (Gb/s, receiver)" tcp4 2
+	row "TCP, 4 streams, retransmitted segments" tcp4_retr 0
+	row "UDP 64 B, sent (kpps)" udp_tx 1
+	row "UDP 64 B, received (kpps)" udp_rx 1
+	row "UDP 64 B, loss (%)" udp_loss 1
+	row "ping RTT p50 (µs)" rtt_p50 0
+	row "ping RTT p99 (µs)" rtt_p99 0
+	row "ping replies (of $PINGS)" ping_replies 0
+	vrow "vxswitch h1 CPU time (s, utime+stime)" cpu1 2
+	vrow "vxswitch h2 CPU time (s, utime+stime)" cpu2 2
+	vrow "vxswitch suite wall time (s)" wall 1
+	vrow "vxswitch h1 peak RSS (MiB, VmHWM)" rss1 1
+	vrow "vxswitch h2 peak RSS (MiB, VmHWM)" rss2 1
+	echo
+	echo "Ratios are vxswitch ÷ kernel: above 1 is better for throughput and packet" \
+		"rates, worse for latency (a p50 ratio of 3 means vxswitch's round trip" \
+		"takes 3× as long) and for loss. CPU time covers the whole vxswitch suite" \
+		"(both TCP tests, UDP and ping; ÷ wall time = cores busy); the kernel's" \
+		"share of the same work runs in softirq and is not attributed to a process."
+	if ((${#FAILED[@]})); then
+		echo
+		echo "**Failed:**"
+		printf -- '- %s\n' "${FAILED[@]}"
+	fi
+	echo
+	echo "<details><summary>vxswitch final counters, and the kernel's drops around it</summary>"
+	echo
+	for n in 1 2; do
+		echo "h1 h2" | awk -v n="$n" '{ printf "%s:\n", $n }'
+		echo '```'
+		cat "$DIR/v-h$n.counters"
+		echo '```'
+	done
+	echo "Packets the kernel dropped around vxswitch, per test (vxswitch counts only its own" \
+		"drops). c1→c2: c1's TAP queue (h1 did not read in time), h2's underlay socket" \
+		"buffer (h2 did not drain it in time), c2's input (what h2 wrote). c2→c1 the mirror image."
+	echo '```'
+	drops_report
+	echo '```'
+	echo "</details>"
+} >"$DIR/report.md"
+
+say "Results (also in $OUT)"
+cp "$DIR/report.md" "$OUT"
+cat "$OUT"
+
+if ((${#FAILED[@]})); then
+	echo >&2
+	echo "BENCH: ${#FAILED[@]} measurement(s) failed; see the table" >&2
+	exit 1
+fi
