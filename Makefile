@@ -72,7 +72,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 	for t in $$targets; do \
 		dir=$$(dirname "$${t%%:*}"); name=$${t#*:}; \
 		echo "==> $$name in $$dir/ for $(FUZZTIME)"; \
-		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$dir/" 2>&1 | tee "$$out"; then \
+		if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s "$$dir/" 2>&1 | tee "$$out"; then \
 			continue; \
 		fi; \
 		if grep -qx '    context deadline exceeded' "$$out" && ! grep -q 'Failing input written' "$$out"; then \
