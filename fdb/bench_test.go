@@ -3,6 +3,7 @@ package fdb
 import (
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -142,4 +143,28 @@ func BenchmarkNeighborLookup(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkTableMemory100k reports the heap a MAC table with 100k learned
+// entries holds (the RSS target is for 100k entries), in MiB.
+func BenchmarkTableMemory100k(b *testing.B) {
+	const n = 100_000
+	var heap float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		t := NewTable(n, time.Hour)
+		for i := 0; i < n; i++ {
+			m := MAC{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+			if r := t.Learn(m, Dest{Kind: KindPort, ID: 1}, 1); r != LearnedNew {
+				b.Fatalf("entry %d: %v", i, r)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+		runtime.KeepAlive(t)
+	}
+	b.ReportMetric(heap, "MiB/100k-entries")
 }
