@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"errors"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"io"
 	"net/netip"
 	"sort"
@@ -114,7 +115,7 @@ func TestCaptureUnderlay(t *testing.T) {
 		got = append(got, outer{
 			Src: ip4.SrcIP.String(), Dst: ip4.DstIP.String(), DstPort: udp.DstPort, VNI: vx.VNI,
 			InnerSrc: inner.SrcMAC.String(), Inner: inner.DstMAC.String(), Comment: p.comment, Dir: p.dir,
-			ChecksumVerified: fold(sum(0, p.data[ethHeaderLen:ethHeaderLen+ipv4HeaderLen])) == 0xffff,
+			ChecksumVerified: csum.Fold(csum.Sum(p.data[ethHeaderLen:ethHeaderLen+ipv4HeaderLen], 0)) == 0xffff,
 		})
 	}
 	// Port and underlay readers run concurrently: events of different

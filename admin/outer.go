@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/binary"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"net/netip"
 )
 
@@ -63,7 +64,7 @@ func appendUnderlayFrame(b []byte, src, dst netip.AddrPort, payload []byte) []by
 		s4, d4 := sa.As4(), da.As4()
 		copy(ip[12:16], s4[:])
 		copy(ip[16:20], d4[:])
-		binary.BigEndian.PutUint16(ip[10:], ^fold(sum(0, ip[:])))
+		binary.BigEndian.PutUint16(ip[10:], ^csum.Fold(csum.Sum(ip[:], 0)))
 		b = append(b, ip[:]...)
 	} else {
 		var ip [ipv6HeaderLen]byte
@@ -85,12 +86,11 @@ func appendUnderlayFrame(b []byte, src, dst netip.AddrPort, payload []byte) []by
 		// Pseudo-header (RFC 8200 §8.1): addresses, upper-layer length,
 		// next header; then the UDP header and payload.
 		s16, d16 := sa.As16(), da.As16()
-		acc := sum(0, s16[:])
-		acc = sum(acc, d16[:])
-		acc += uint64(udpLen) + protoUDP
-		acc = sum(acc, udp[:])
-		acc = sum(acc, payload)
-		c := ^fold(acc)
+		acc := csum.Sum(s16[:], uint32(udpLen)+protoUDP)
+		acc = csum.Sum(d16[:], acc)
+		acc = csum.Sum(udp[:], acc)
+		acc = csum.Sum(payload, acc)
+		c := ^csum.Fold(acc)
 		if c == 0 {
 			c = 0xffff // RFC 768: a computed 0 is sent as all ones
 		}
@@ -98,25 +98,4 @@ func appendUnderlayFrame(b []byte, src, dst netip.AddrPort, payload []byte) []by
 	}
 	b = append(b, udp[:]...)
 	return append(b, payload...)
-}
-
-// sum adds b as big-endian 16-bit words to acc (RFC 1071), padding an odd
-// final byte with zero.
-func sum(acc uint64, b []byte) uint64 {
-	for len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	return acc
-}
-
-// fold folds the carries of acc into 16 bits.
-func fold(acc uint64) uint16 {
-	for acc > 0xffff {
-		acc = acc>>16 + acc&0xffff
-	}
-	return uint16(acc)
 }

@@ -2,6 +2,7 @@ package fuzzpeer
 
 import (
 	"encoding/binary"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"net/netip"
 )
 
@@ -137,12 +138,12 @@ func fixIPv4(ip []byte) {
 		ihl = ipv4Len
 	}
 	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:12], ^fold(sum(0, ip[:ihl])))
+	binary.BigEndian.PutUint16(ip[10:12], ^csum.Fold(csum.Sum(ip[:ihl], 0)))
 	total := int(binary.BigEndian.Uint16(ip[2:4]))
 	if ip[9] == protoICMP && total <= len(ip) && total >= ihl+4 {
 		icmp := ip[ihl:total]
 		icmp[2], icmp[3] = 0, 0
-		binary.BigEndian.PutUint16(icmp[2:4], ^fold(sum(0, icmp)))
+		binary.BigEndian.PutUint16(icmp[2:4], ^csum.Fold(csum.Sum(icmp, 0)))
 	}
 }
 
@@ -205,26 +206,6 @@ func fixICMPv6(p []byte, off int) {
 	}
 	msg := p[off:end]
 	msg[2], msg[3] = 0, 0
-	s := sum(0, p[8:40])
-	s += uint32(len(msg)) + protoICMPv6
-	binary.BigEndian.PutUint16(msg[2:4], ^fold(sum(s, msg)))
-}
-
-// sum adds b as big-endian 16-bit words to s (RFC 1071).
-func sum(s uint32, b []byte) uint32 {
-	for len(b) >= 2 {
-		s += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
+	s := csum.Sum(p[8:40], uint32(len(msg))+protoICMPv6)
+	binary.BigEndian.PutUint16(msg[2:4], ^csum.Fold(csum.Sum(msg, s)))
 }

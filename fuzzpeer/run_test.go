@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/vxswitch/vxswitch/internal/csum"
 	"net"
 	"net/netip"
 	"strings"
@@ -85,13 +86,13 @@ func (p *fakePeer) respond(f []byte) []byte {
 		sha := [6]byte(body[8:14])
 		return arpFrame(sha, arpReply, p.resp, sha, netip.AddrFrom4([4]byte(body[14:18])))
 	case etherIPv4:
-		if len(body) < ipv4Len || body[0] != 0x45 || fold(sum(0, body[:ipv4Len])) != 0xffff {
+		if len(body) < ipv4Len || body[0] != 0x45 || csum.Fold(csum.Sum(body[:ipv4Len], 0)) != 0xffff {
 			return nil
 		}
 		total := int(binary.BigEndian.Uint16(body[2:4]))
 		if total < ipv4Len+icmpEchoLen || total > len(body) || body[9] != protoICMP ||
 			netip.AddrFrom4([4]byte(body[16:20])) != p.resp.IP || body[ipv4Len] != icmpEcho ||
-			fold(sum(0, body[ipv4Len:total])) != 0xffff || binary.BigEndian.Uint16(body[6:8])&0x3fff != 0 {
+			csum.Fold(csum.Sum(body[ipv4Len:total], 0)) != 0xffff || binary.BigEndian.Uint16(body[6:8])&0x3fff != 0 {
 			return nil
 		}
 		icmp := body[ipv4Len:total]

@@ -89,10 +89,16 @@ func (w *Worker) arpFromPort(p *Port, e ethernet, now int64) (v Verdict, done bo
 	if w.dry {
 		w.stepf("ARP proxy: who-has %s tell %s → reply %s is-at %s on the asking port", a.targetIP(), a.senderIP(), a.targetIP(), mac)
 	}
+	return w.answer(p, reply), true
+}
+
+// answer writes a proxy's reply to the asking port; the request itself
+// goes nowhere else.
+func (w *Worker) answer(p *Port, reply []byte) Verdict {
 	if err := w.writePort(p, reply); err != nil {
-		return w.drop(ReasonPortDown), true
+		return w.drop(ReasonPortDown)
 	}
-	return Verdict{Action: ActionProxy, Port: p}, true
+	return Verdict{Action: ActionProxy, Port: p}
 }
 
 // arpReply builds ARP replies with gopacket into buffers a Worker owns, so

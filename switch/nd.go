@@ -134,10 +134,7 @@ func (w *Worker) ndFromPort(p *Port, e ethernet, now int64) (v Verdict, done boo
 	if w.dry {
 		w.stepf("ND proxy: solicitation for %s from %s → advertisement %s is-at %s on the asking port", n.target(), n.srcIP(), n.target(), mac)
 	}
-	if err := w.writePort(p, reply); err != nil {
-		return w.drop(ReasonPortDown), true
-	}
-	return Verdict{Action: ActionProxy, Port: p}, true
+	return w.answer(p, reply), true
 }
 
 // ndReply builds neighbor advertisements with gopacket into buffers a
