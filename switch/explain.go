@@ -3,6 +3,8 @@ package vswitch
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/vxswitch/vxswitch/fdb"
 )
 
 // newPeerID stands, in explanations, for a peer that would be created.
@@ -19,7 +21,23 @@ func (w *Worker) drop(r Reason) Verdict {
 	if w.dry {
 		w.stepf("drop: %s", r)
 	}
-	return drop(r)
+	return Verdict{Action: ActionDrop, Reason: r}
+}
+
+// explainLearn says what learning mac at dest would do.
+func (w *Worker) explainLearn(d *domain, mac fdb.MAC, dest fdb.Dest, now int64) {
+	where := w.s.describe(dest)
+	if dest.Kind == fdb.KindVTEP && dest.ID == newPeerID {
+		where = "a new peer"
+	}
+	switch cur, ok := d.macs.Lookup(mac, now); {
+	case !ok:
+		w.stepf("learn %s at %s (new entry, if the table has room)", mac, where)
+	case cur == dest:
+		w.stepf("learn %s at %s (refresh)", mac, where)
+	default:
+		w.stepf("learn %s at %s (moves from %s, unless static)", mac, where, w.s.describe(cur))
+	}
 }
 
 // Explain runs the forwarding decision for frame as if it had arrived on

@@ -262,29 +262,11 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 // learn teaches d's MAC table that mac is at dest; a dry Worker only says
 // what would happen.
 func (w *Worker) learn(d *domain, mac fdb.MAC, dest fdb.Dest, now int64) {
-	if !w.dry {
-		d.macs.Learn(mac, dest, now)
+	if w.dry {
+		w.explainLearn(d, mac, dest, now)
 		return
 	}
-	where := w.s.describe(dest)
-	if dest.Kind == fdb.KindVTEP && dest.ID == newPeerID {
-		where = "a new peer"
-	}
-	cur, ok := d.macs.Lookup(mac, now)
-	switch {
-	case !ok:
-		if w.dry {
-			w.stepf("learn %s at %s (new entry, if the table has room)", mac, where)
-		}
-	case cur == dest:
-		if w.dry {
-			w.stepf("learn %s at %s (refresh)", mac, where)
-		}
-	default:
-		if w.dry {
-			w.stepf("learn %s at %s (moves from %s, unless static)", mac, where, w.s.describe(cur))
-		}
-	}
+	d.macs.Learn(mac, dest, now)
 }
 
 // toPort writes frame e to port q.
@@ -319,9 +301,7 @@ func (w *Worker) toPort(q *Port, e ethernet) Verdict {
 // writePort writes one frame to q, counting it and showing it to observers.
 func (w *Worker) writePort(q *Port, frame []byte) error {
 	if w.dry {
-		if w.dry {
-			w.stepf("→ port %s", q.cfg.Name)
-		}
+		w.stepf("→ port %s", q.cfg.Name)
 		return nil
 	}
 	var err error

@@ -103,10 +103,11 @@ func transport(frame []byte) (l4 []byte, pseudo uint32, field int, ok bool) {
 // the frame.
 func FixPartial(frame []byte) bool {
 	l4, pseudo, field, ok := transport(frame)
-	if !ok || Fold(Sum(l4, pseudo)) == 0xffff {
-		return false
-	}
-	if binary.BigEndian.Uint16(l4[field:]) != Fold(pseudo) {
+	// Only a field holding exactly the partial value can need finishing:
+	// that test reads the headers alone, so ordinary frames cost no pass
+	// over their payload. A valid checksum may equal it by chance (one in
+	// 65536), hence the full check after.
+	if !ok || binary.BigEndian.Uint16(l4[field:]) != Fold(pseudo) || Fold(Sum(l4, pseudo)) == 0xffff {
 		return false
 	}
 	c := ^Fold(Sum(l4, 0))

@@ -100,3 +100,12 @@ func TestFixPartialAllocs(t *testing.T) {
 		t.Errorf("FixPartial allocates %v", n)
 	}
 }
+
+func BenchmarkFixPartialValid1500(b *testing.B) {
+	t := &testing.T{}
+	f := build(t, false, false, string(make([]byte, 1448)))
+	b.SetBytes(int64(len(f)))
+	for b.Loop() {
+		FixPartial(f)
+	}
+}
