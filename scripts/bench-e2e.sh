@@ -24,6 +24,8 @@
 #   (default 1000); OUT (default bench-e2e-results.md); VXSWITCH_ARGS, extra
 #   options for `vxswitch run` (e.g. --log-level warn).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $# -ne 1 ]]; then
 	echo "usage: $0 PATH/TO/vxswitch" >&2
@@ -65,7 +67,6 @@ PID_V1='' PID_V2=''      # the two vxswitch processes
 DROPS0=""                # snap before the current test
 FAILED=()                # "flavor test: why" for tests that produced no number
 
-say() { printf '\n==> %s\n' "$*"; }
 die() {
 	printf '\nBENCH FAILED: %s\n' "$*" >&2
 	local f
@@ -73,22 +74,6 @@ die() {
 		[[ -s $f ]] && { printf -- '----- %s -----\n' "$(basename "$f")"; tail -n 40 "$f"; } >&2
 	done
 	exit 1
-}
-
-# stop PID: SIGTERM, wait up to 10 s, then SIGKILL. Only for PIDs started here.
-stop() {
-	local pid=$1 i
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "pid $pid did not exit within 10 s of SIGTERM; sending SIGKILL" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
 }
 
 cleanup() {

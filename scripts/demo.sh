@@ -11,6 +11,8 @@
 #
 # Usage: scripts/demo.sh PATH/TO/vxswitch     (as root; `make demo` does this)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ $# -ne 1 ]]; then
 	echo "usage: $0 PATH/TO/vxswitch" >&2
@@ -48,7 +50,6 @@ DIR=$(mktemp -d "/tmp/$PREFIX.XXXXXX")
 CREATED_NS=()
 PID_H1='' PID_H2='' PID_NC=''
 
-say() { printf '\n==> %s\n' "$*"; }
 
 show_logs() {
 	local f
@@ -69,22 +70,6 @@ die() {
 	sleep 0.5
 	show_logs >&2
 	exit 1
-}
-
-# stop PID: SIGTERM, wait up to 10 s, then SIGKILL. Only for PIDs started here.
-stop() {
-	local pid=$1 i
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "pid $pid did not exit within 10 s of SIGTERM; sending SIGKILL" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
 }
 
 cleanup() {
