@@ -69,6 +69,12 @@ func (t *Table) FlushDest(d Dest) int {
 	return t.t.sweep(func(e *entry) bool { return e.val.Load() == v })
 }
 
+// FlushDests deletes the learned entries whose destination gone reports,
+// in one sweep however many destinations go; returns the count.
+func (t *Table) FlushDests(gone func(Dest) bool) int {
+	return t.t.sweep(func(e *entry) bool { return gone(unpackDest(e.val.Load())) })
+}
+
 // Expire deletes the learned entries that have aged as of now and returns how
 // many it deleted.
 func (t *Table) Expire(now int64) int { return t.t.expire(now) }
@@ -93,3 +99,6 @@ func (t *Table) Snapshot(now int64) []Entry {
 	slices.SortFunc(rows, func(a, b Entry) int { return cmp.Compare(a.MAC.key(), b.MAC.key()) })
 	return rows
 }
+
+// Ageing is how long a learned entry lives without being learned again.
+func (t *Table) Ageing() time.Duration { return time.Duration(t.t.ageing) }

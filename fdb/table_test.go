@@ -349,3 +349,24 @@ func TestTableInvalid(t *testing.T) {
 		t.Errorf("Learn(broadcast) on a full table = %v, want %v", got, Invalid)
 	}
 }
+
+func TestFlushDests(t *testing.T) {
+	tb := NewTable(16, time.Minute)
+	v1, v2, v3 := Dest{Kind: KindVTEP, ID: 1}, Dest{Kind: KindVTEP, ID: 2}, Dest{Kind: KindVTEP, ID: 3}
+	tb.Learn(MAC{2, 0, 0, 0, 0, 1}, v1, 1)
+	tb.Learn(MAC{2, 0, 0, 0, 0, 2}, v2, 1)
+	tb.Learn(MAC{2, 0, 0, 0, 0, 3}, v3, 1)
+	tb.AddStatic(MAC{2, 0, 0, 0, 0, 4}, v1)
+	gone := map[Dest]bool{v1: true, v2: true}
+	if n := tb.FlushDests(func(d Dest) bool { return gone[d] }); n != 2 {
+		t.Errorf("FlushDests removed %d, want the 2 learned entries behind v1 and v2", n)
+	}
+	for _, c := range []struct {
+		m    MAC
+		want bool
+	}{{MAC{2, 0, 0, 0, 0, 1}, false}, {MAC{2, 0, 0, 0, 0, 2}, false}, {MAC{2, 0, 0, 0, 0, 3}, true}, {MAC{2, 0, 0, 0, 0, 4}, true}} {
+		if _, ok := tb.Lookup(c.m, 1); ok != c.want {
+			t.Errorf("%s present = %v, want %v (statics stay)", c.m, ok, c.want)
+		}
+	}
+}

@@ -52,7 +52,7 @@ func (s *Switch) newDomain(nc NetworkConfig) (*domain, error) {
 		if a == s.local {
 			return nil, fmt.Errorf("VTEP %s is this switch's own address", a)
 		}
-		p, _ := s.peers.get(a, true)
+		p, _ := s.peers.get(a, true, false, 0, 0)
 		d.known[a] = p
 		return p, nil
 	}
@@ -97,7 +97,7 @@ func (s *Switch) peerFor(d *domain, addr netip.Addr, create bool) *peer {
 	if !d.allowUnknown || !s.canBePeer(addr) {
 		return nil
 	}
-	p, _ := s.peers.get(addr, create)
+	p, _ := s.peers.get(addr, create, true, s.now(), s.peerIdle)
 	return p
 }
 

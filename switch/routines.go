@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vxswitch/vxswitch/fdb"
 	"github.com/vxswitch/vxswitch/tap"
 )
 
@@ -96,11 +97,21 @@ func (s *Switch) routineAgeing() {
 	}
 }
 
-// Expire removes aged learned entries from every table.
+// Expire removes aged learned entries from every table, and peers that
+// came in through allow_unknown_peers and have been silent for as long as
+// their networks' MAC ageing, with the MACs learned behind them.
 func (s *Switch) Expire() {
 	now := s.now()
 	for _, d := range s.domains {
 		d.macs.Expire(now)
 		d.neigh.Expire(now)
+	}
+	if s.peerIdle == 0 {
+		return
+	}
+	if gone := s.peers.expire(now, s.peerIdle); len(gone) > 0 {
+		for _, d := range s.domains { // one sweep per table, however many peers went
+			d.macs.FlushDests(func(dest fdb.Dest) bool { return dest.Kind == fdb.KindVTEP && gone[dest.ID] })
+		}
 	}
 }

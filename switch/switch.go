@@ -83,6 +83,10 @@ type Switch struct {
 	txErrors atomic.Uint64
 
 	peers peerTable
+	// peerIdle is how long a peer that came in through
+	// allow_unknown_peers may stay silent before it expires (the longest
+	// MAC ageing of those networks), and how long its ID rests after.
+	peerIdle time.Duration
 
 	portsMu sync.Mutex              // serialises port changes
 	ports   atomic.Pointer[[]*Port] // by port ID, nil where removed
@@ -145,6 +149,9 @@ func New(cfg Config) (*Switch, error) {
 		}
 		s.byVNI[nc.VNI] = d
 		s.domains = append(s.domains, d)
+		if nc.AllowUnknownPeers {
+			s.peerIdle = max(s.peerIdle, d.macs.Ageing())
+		}
 	}
 	return s, nil
 }

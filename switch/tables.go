@@ -102,13 +102,13 @@ func (s *Switch) UnderlayTxErrors() uint64 { return s.txErrors.Load() }
 func (s *Switch) Peers() []PeerInfo {
 	now := s.now()
 	var out []PeerInfo
-	for _, p := range *s.peers.byID.Load() {
+	s.peers.each(func(p *peer) {
 		seen := p.lastSeen.Load()
 		age := time.Duration(-1)
 		if seen != 0 {
 			age = time.Duration(now - seen)
 		}
 		out = append(out, PeerInfo{Addr: p.addr, LastSeen: age, IO: p.io.snapshot()})
-	}
+	})
 	return out
 }
