@@ -27,16 +27,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-if [[ $# -ne 1 ]]; then
-	echo "usage: $0 PATH/TO/vxswitch" >&2
-	exit 2
-fi
-if [[ $(id -u) -ne 0 ]]; then
-	echo "$0: must be run as root (it creates network namespaces): sudo make bench-e2e" >&2
-	exit 1
-fi
-BIN=$(realpath "$1")
-[[ -x $BIN ]] || { echo "$0: $1: not an executable" >&2; exit 1; }
+need_root_and_binary bench-e2e "$@"
 for cmd in ip ping iperf3 jq ss awk sort timeout realpath getconf; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		echo "$0: $cmd not found; run 'make deps-bench' (installs iproute2, iputils-ping, iperf3, jq)" >&2

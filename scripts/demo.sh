@@ -14,16 +14,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-if [[ $# -ne 1 ]]; then
-	echo "usage: $0 PATH/TO/vxswitch" >&2
-	exit 2
-fi
-if [[ $(id -u) -ne 0 ]]; then
-	echo "$0: must be run as root (it creates network namespaces): sudo make demo" >&2
-	exit 1
-fi
-BIN=$(realpath "$1")
-[[ -x $BIN ]] || { echo "$0: $1: not an executable" >&2; exit 1; }
+need_root_and_binary demo "$@"
 
 # OpenBSD netcat has -N (shut down the socket after EOF on stdin).
 NC=nc

@@ -20,3 +20,20 @@ stop() {
 	fi
 	wait "$pid" 2>/dev/null || true
 }
+
+# need_root_and_binary TARGET ARGS...: the scripts take the vxswitch binary
+# as their one argument and must run as root; sets BIN to its full path.
+need_root_and_binary() {
+	local target=$1
+	shift
+	if [[ $# -ne 1 ]]; then
+		echo "usage: $0 PATH/TO/vxswitch" >&2
+		exit 2
+	fi
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "$0: must be run as root (it creates network namespaces): sudo make $target" >&2
+		exit 1
+	fi
+	BIN=$(realpath "$1")
+	[[ -x $BIN ]] || { echo "$0: $1: not an executable" >&2; exit 1; }
+}
