@@ -57,6 +57,8 @@ type topoOptions struct {
 	// PlainTAP runs vxswitch without TAP offloads (one frame per read,
 	// super-frames segmented in userspace).
 	PlainTAP bool
+	// NoUDPOffload runs vxswitch without UDP GSO and GRO on the underlay.
+	NoUDPOffload bool
 
 	// Kernel side (host B).
 	// NoLearning turns vxlan learning off and gives the device no remote;
@@ -127,7 +129,9 @@ func newTopology(t *testing.T, o topoOptions) *topology {
 		nstest.TxChecksumOff(t, tp.B, pre+"ub")
 	}
 	tp.buildKernelHost(t, o)
-	tp.Switch = vxtest.StartWith(t, tp.A, "vxswitch-a", tp.config(o), daemon.Options{NoTAPOffload: o.PlainTAP}).Switch
+	tp.Switch = vxtest.StartWith(t, tp.A, "vxswitch-a", tp.config(o), daemon.Options{
+		NoTAPOffload: o.PlainTAP, NoUDPGSO: o.NoUDPOffload, NoUDPGRO: o.NoUDPOffload,
+	}).Switch
 	t.Cleanup(func() {
 		// Every frame either VTEP sent the other has a valid outcome.
 		if st := tp.stats(); !t.Failed() && st.Dropped() > 0 {

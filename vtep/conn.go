@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,6 +22,9 @@ type Options struct {
 	// sent from the listening socket, so their source port is Port. It is
 	// also the fallback when a raw socket is not permitted.
 	FixedSourcePort bool
+	// NoGSO turns UDP segmentation offload off: every datagram is its
+	// own message to the kernel. NoGRO turns UDP receive offload off.
+	NoGSO, NoGRO bool
 }
 
 // Conn is the underlay: a UDP socket bound to Local:Port that receives VXLAN
@@ -39,6 +43,15 @@ type Conn struct {
 	mode  string
 	// rcvbuf is the receive buffer the kernel granted, for the log.
 	rcvbuf int
+
+	// gso: runs of datagrams of one flow go out as one GSO send, through
+	// rxGSO in fixed-source-port mode, else through pool. Cleared for good
+	// when the kernel refuses a GSO send for a reason that will not pass.
+	gso   atomic.Bool
+	rxGSO *gsoSock
+	pool  *gsoPool
+	// gro: the receive socket takes runs whole (UDP_GRO).
+	gro bool
 
 	closeOnce sync.Once
 }
@@ -70,14 +83,65 @@ func Listen(opts Options) (*Conn, error) {
 	c.mode = fmt.Sprintf("udp (fixed source port %d)", opts.Port)
 	if opts.FixedSourcePort {
 		c.mode += ", per-flow source ports off by option"
-		return c, nil
-	}
-	if err := c.openRawSender(); err != nil {
+	} else if err := c.openRawSender(); err != nil {
 		c.mode += fmt.Sprintf(", per-flow source ports unavailable: %v", err)
-		return c, nil
+	} else {
+		c.mode = "raw (per-flow source ports)"
 	}
-	c.mode = "raw (per-flow source ports)"
+	c.mode += "; " + c.setupOffloads(opts)
 	return c, nil
+}
+
+// setupOffloads probes and turns on UDP GSO and GRO, and says which.
+func (c *Conn) setupOffloads(opts Options) string {
+	gso := "UDP GSO off by option"
+	if !opts.NoGSO {
+		var err error
+		if err = probeGSO(c.rxRaw); err == nil {
+			if c.tx == nil {
+				c.rxGSO = &gsoSock{conn: c.rx, raw: c.rxRaw}
+			} else {
+				c.pool, err = newGSOPool(c.local)
+			}
+		}
+		if err != nil {
+			gso = fmt.Sprintf("UDP GSO unavailable: %v", err)
+		} else {
+			c.gso.Store(true)
+			gso = "UDP GSO on"
+		}
+	}
+	gro := "UDP GRO off by option"
+	if !opts.NoGRO {
+		if err := enableGRO(c.rxRaw); err != nil {
+			gro = fmt.Sprintf("UDP GRO unavailable: %v", err)
+		} else {
+			c.gro = true
+			gro = "UDP GRO on"
+		}
+	}
+	return gso + ", " + gro
+}
+
+// gsoSocket returns the socket that sends GSO runs from source port
+// srcPort, or nil when runs must go out datagram by datagram.
+func (c *Conn) gsoSocket(srcPort uint16) *gsoSock {
+	if !c.gso.Load() {
+		return nil
+	}
+	if c.rxGSO != nil {
+		return c.rxGSO
+	}
+	return c.pool.get(srcPort)
+}
+
+// GSOSockets reports how many per-source-port sockets are open for GSO and
+// for how many ports none could be opened (port taken, or past the limit).
+func (c *Conn) GSOSockets() (open, failed int) {
+	if c.pool == nil {
+		return 0, 0
+	}
+	return c.pool.stats()
 }
 
 // openRawSender opens the send-only raw socket. The kernel still builds the
@@ -100,11 +164,7 @@ func (c *Conn) openRawSender() error {
 	cerr := raw.Control(func(fd uintptr) {
 		// A raw UDP socket gets a copy of every UDP datagram the host
 		// receives; a filter that accepts nothing keeps it send-only.
-		prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
-			&unix.SockFprog{Len: 1, Filter: &prog[0]})
-		if serr != nil {
-			serr = fmt.Errorf("attach drop-all filter: %w", serr)
+		if serr = dropAll(int(fd)); serr != nil {
 			return
 		}
 		if c.local.Is6() {
@@ -175,6 +235,9 @@ func (c *Conn) Close() error {
 		err = c.rx.Close()
 		if c.tx != nil {
 			err = errors.Join(err, c.tx.Close())
+		}
+		if c.pool != nil {
+			err = errors.Join(err, c.pool.close())
 		}
 	})
 	return err

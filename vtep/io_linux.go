@@ -2,7 +2,9 @@ package vtep
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"net"
 
 	"net/netip"
 	"syscall"
@@ -29,33 +31,56 @@ type mmsghdr struct {
 
 // Reader reads batches of datagrams with recvmmsg(2). One Reader belongs to
 // one goroutine; its buffers and syscall arguments are allocated once, so a
-// Read allocates nothing.
+// Read allocates nothing once it has seen its largest batch.
+//
+// With UDP GRO on, one receive may hold a run of datagrams the kernel kept
+// together; Read splits it at the segment size the kernel reports, so every
+// Message is one datagram as it was on the wire.
 type Reader struct {
 	raw   syscall.RawConn
-	msgs  []Message
+	gro   bool
+	bufs  [][]byte
+	out   []Message
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
+	oob   []byte // oobSpace bytes per message
+	runs  uint64 // receives that held more than one datagram
 	n     int
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
 }
 
+// maxRun is the most a receive with UDP GRO can hold: a UDP payload as
+// large as IP allows.
+const maxRun = 65535
+
+// oobSpace is the control-message room per received datagram: the UDP_GRO
+// segment size, with space to spare.
+const oobSpace = 64
+
 // NewReceiver returns a Reader that receives up to batch datagrams of up to
-// bufSize bytes per call.
+// bufSize bytes per call. With UDP GRO on, its buffers hold the largest
+// run the kernel may hand over, whatever bufSize.
 func (c *Conn) NewReceiver(batch, bufSize int) Receiver {
 	if batch < 1 {
 		batch = 1
 	}
+	if c.gro {
+		bufSize = max(bufSize, maxRun)
+	}
 	r := &Reader{
 		raw:   c.rxRaw,
-		msgs:  make([]Message, batch),
+		gro:   c.gro,
+		bufs:  make([][]byte, batch),
+		out:   make([]Message, 0, batch),
 		hdrs:  make([]mmsghdr, batch),
 		iovs:  make([]unix.Iovec, batch),
 		names: make([]unix.RawSockaddrInet6, batch),
+		oob:   make([]byte, batch*oobSpace),
 	}
-	for i := range r.msgs {
-		r.msgs[i].Buf = make([]byte, bufSize)
+	for i := range r.bufs {
+		r.bufs[i] = make([]byte, bufSize)
 	}
 	r.fn = r.recv
 	return r
@@ -71,17 +96,35 @@ func (r *Reader) Read() ([]Message, error) {
 	if r.errno != 0 {
 		return nil, fmt.Errorf("read underlay: recvmmsg: %w", r.errno)
 	}
+	r.out = r.out[:0]
 	for i := 0; i < r.n; i++ {
-		m := &r.msgs[i]
-		m.N = int(r.hdrs[i].len)
-		m.Addr = sockaddrToAddrPort(&r.names[i])
+		n := int(r.hdrs[i].len)
+		addr := sockaddrToAddrPort(&r.names[i])
+		buf := r.bufs[i]
+		seg := 0
+		if r.gro {
+			oob := r.oob[i*oobSpace:]
+			seg = groSize(oob[:min(int(r.hdrs[i].hdr.Controllen), oobSpace)])
+		}
+		if seg <= 0 || seg >= n {
+			r.out = append(r.out, Message{Buf: buf, N: n, Addr: addr})
+			continue
+		}
+		r.runs++
+		for off := 0; off < n; off += seg {
+			end := min(off+seg, n)
+			r.out = append(r.out, Message{Buf: buf[off:end:end], N: end - off, Addr: addr})
+		}
 	}
-	return r.msgs[:r.n], nil
+	return r.out, nil
 }
+
+// GRORuns is how many receives held a run of datagrams (UDP GRO).
+func (r *Reader) GRORuns() uint64 { return r.runs }
 
 func (r *Reader) recv(fd uintptr) bool {
 	for i := range r.hdrs {
-		buf := r.msgs[i].Buf
+		buf := r.bufs[i]
 		r.iovs[i].Base = unsafe.SliceData(buf)
 		r.iovs[i].SetLen(len(buf))
 		h := &r.hdrs[i].hdr
@@ -89,6 +132,8 @@ func (r *Reader) recv(fd uintptr) bool {
 		h.Namelen = uint32(unsafe.Sizeof(r.names[i]))
 		h.Iov = &r.iovs[i]
 		h.SetIovlen(1)
+		h.Control = &r.oob[i*oobSpace]
+		h.SetControllen(oobSpace)
 		h.Flags = 0
 	}
 	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.hdrs[0])),
@@ -134,28 +179,51 @@ func htons(p uint16) uint16 {
 const writeBatch = 64
 
 // Writer sends encapsulated frames with sendmmsg(2): Queue collects up to
-// writeBatch datagrams, Flush sends them in one system call. One Writer
-// belongs to one goroutine; neither allocates.
+// writeBatch datagrams, Flush sends them in one system call. Where the
+// underlay does UDP GSO, Flush sends each run of queued datagrams that
+// share destination and source port, all of one size but the last, as one
+// GSO message instead. One Writer belongs to one goroutine; neither Queue
+// nor Flush allocates.
 type Writer struct {
-	c      *Conn
-	raw    syscall.RawConn
-	hdrs   [writeBatch]mmsghdr
-	iovs   [writeBatch]unix.Iovec
-	names  [writeBatch]unix.RawSockaddrInet6
-	n      int // queued
-	sent   int // of the queued, handled by the kernel so far
-	failed int
-	errno  syscall.Errno
-	fn     func(fd uintptr) bool
+	c     *Conn
+	raw   syscall.RawConn
+	hdrs  [writeBatch]mmsghdr
+	iovs  [writeBatch]unix.Iovec
+	names [writeBatch]unix.RawSockaddrInet6
+	q     [writeBatch]queued
+	n     int // queued
+
+	// The sendmmsg in progress: hdrs[from:to], of which sent handled.
+	from, to, sent int
+	failed         int
+	errno          syscall.Errno
+	fn             func(fd uintptr) bool
+
+	// The GSO send in progress.
+	gsoIovs  [maxGSOSegments]unix.Iovec
+	gsoName  unix.RawSockaddrInet6
+	gsoMsg   unix.Msghdr
+	gsoOOB   []byte
+	gsoErrno syscall.Errno
+	gsoFn    func(fd uintptr) bool
+	gsoRuns  uint64
+}
+
+// queued is what Flush needs to group datagrams into GSO runs.
+type queued struct {
+	vx    []byte // VXLAN header and inner frame
+	sport uint16
+	dst   netip.Addr
 }
 
 // NewSender returns a Writer for one goroutine.
 func (c *Conn) NewSender() Sender {
-	w := &Writer{c: c, raw: c.rxRaw}
+	w := &Writer{c: c, raw: c.rxRaw, gsoOOB: make([]byte, sizeofCmsgU16)}
 	if c.tx != nil {
 		w.raw = c.txRaw
 	}
 	w.fn = w.sendmmsg
+	w.gsoFn = w.sendGSO
 	return w
 }
 
@@ -180,11 +248,18 @@ func (w *Writer) Queue(b []byte, off int, srcPort uint16, dst netip.Addr) error 
 	if dst.Is4() != w.c.local.Is4() {
 		return fmt.Errorf("send to %s: address family differs from underlay %s", dst, w.c.local)
 	}
+	if w.c.tx != nil && off < UDPHeaderLen {
+		return fmt.Errorf("send to %s: %d bytes of headroom, need %d", dst, off, UDPHeaderLen)
+	}
+	if w.n == writeBatch {
+		if _, err := w.Flush(); err != nil && !isPerDatagram(err) {
+			return err
+		}
+	}
+	i := w.n
+	w.q[i] = queued{vx: b[off:], sport: srcPort, dst: dst}
 	port := w.c.port
 	if w.c.tx != nil {
-		if off < UDPHeaderLen {
-			return fmt.Errorf("send to %s: %d bytes of headroom, need %d", dst, off, UDPHeaderLen)
-		}
 		off -= UDPHeaderLen
 		u := b[off : off+UDPHeaderLen]
 		binary.BigEndian.PutUint16(u[0:2], srcPort)
@@ -193,48 +268,71 @@ func (w *Writer) Queue(b []byte, off int, srcPort uint16, dst netip.Addr) error 
 		u[6], u[7] = 0, 0 // IPv4: no checksum (RFC 7348 §5); IPv6: kernel fills it
 		port = 0          // raw IPv6 sockets take the port field as protocol
 	}
-	if w.n == writeBatch {
-		if _, err := w.Flush(); err != nil && !isPerDatagram(err) {
-			return err
-		}
-	}
-	i := w.n
-	sa := &w.names[i]
-	var salen uint32
-	if dst.Is4() {
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(port), Addr: dst.As4()}
-		salen = uint32(unsafe.Sizeof(*sa4))
-	} else {
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(port), Addr: dst.As16()}
-		salen = uint32(unsafe.Sizeof(*sa))
-	}
+	salen := putSockaddr(&w.names[i], dst, port)
 	buf := b[off:]
 	w.iovs[i].Base = unsafe.SliceData(buf)
 	w.iovs[i].SetLen(len(buf))
 	h := &w.hdrs[i].hdr
-	*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(sa)), Namelen: salen, Iov: &w.iovs[i]}
+	*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&w.names[i])), Namelen: salen, Iov: &w.iovs[i]}
 	h.SetIovlen(1)
 	w.n++
 	return nil
 }
 
+// putSockaddr writes dst:port into sa and returns the length to pass.
+func putSockaddr(sa *unix.RawSockaddrInet6, dst netip.Addr, port uint16) uint32 {
+	if dst.Is4() {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(port), Addr: dst.As4()}
+		return uint32(unsafe.Sizeof(*sa4))
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(port), Addr: dst.As16()}
+	return uint32(unsafe.Sizeof(*sa))
+}
+
 // Queued is the number of datagrams waiting for Flush.
 func (w *Writer) Queued() int { return w.n }
 
-// Flush sends the queued datagrams. A datagram the kernel refuses is
-// skipped and the rest still sent; failed counts them and err is the last
-// refusal. After Close it returns an error wrapping net.ErrClosed.
+// GSORuns is how many GSO messages this Writer has sent.
+func (w *Writer) GSORuns() uint64 { return w.gsoRuns }
+
+// Flush sends the queued datagrams, in order. A datagram the kernel refuses
+// is skipped and the rest still sent; failed counts them and err is the
+// last refusal. After Close it returns an error wrapping net.ErrClosed.
 func (w *Writer) Flush() (failed int, err error) {
-	if w.n == 0 {
+	n := w.n
+	w.n = 0
+	if n == 0 {
 		return 0, nil
 	}
-	w.sent, w.failed, w.errno = 0, 0, 0
-	rerr := w.raw.Write(w.fn)
-	unsent := w.n - w.sent
-	w.n = 0
-	if rerr != nil {
-		return w.failed + unsent, rerr
+	w.failed, w.errno = 0, 0
+	plain := 0 // datagrams before plain not yet sent go out one by one
+	for i := 0; i < n; {
+		j := w.runEnd(i, n)
+		if j-i < 2 {
+			i = j
+			continue
+		}
+		s := w.c.gsoSocket(w.q[i].sport)
+		if s == nil {
+			i = j
+			continue
+		}
+		if err := w.sendPlain(plain, i); err != nil {
+			return w.failed + n - w.sent, err
+		}
+		switch err := w.sendRun(s, i, j); {
+		case err == nil:
+			plain = j
+		case errors.Is(err, net.ErrClosed):
+			return w.failed + n - i, err
+		default: // sent one by one below, where each refusal is counted
+			plain = i
+		}
+		i = j
+	}
+	if err := w.sendPlain(plain, n); err != nil {
+		return w.failed + n - w.sent, err
 	}
 	if w.errno != 0 {
 		return w.failed, perDatagramError{w.errno}
@@ -242,10 +340,46 @@ func (w *Writer) Flush() (failed int, err error) {
 	return 0, nil
 }
 
+// runEnd returns the end of the GSO run that starts at queued datagram i:
+// the following datagrams to the same destination from the same source
+// port and of the same size, and at most one shorter one to close it,
+// within the limits of one GSO send.
+func (w *Writer) runEnd(i, n int) int {
+	first := &w.q[i]
+	size, total := len(first.vx), len(first.vx)
+	limit := maxGSOPayload4
+	if first.dst.Is6() {
+		limit = maxGSOPayload6
+	}
+	j := i + 1
+	for j < n && j-i < maxGSOSegments {
+		d := &w.q[j]
+		if d.sport != first.sport || d.dst != first.dst || len(d.vx) > size || total+len(d.vx) > limit {
+			break
+		}
+		total += len(d.vx)
+		j++
+		if len(d.vx) < size {
+			break
+		}
+	}
+	return j
+}
+
+// sendPlain sends queued datagrams [from, to) with sendmmsg; on return
+// w.sent is the index up to which they were handed to the kernel.
+func (w *Writer) sendPlain(from, to int) error {
+	w.from, w.to, w.sent = from, to, from
+	if from >= to {
+		return nil
+	}
+	return w.raw.Write(w.fn)
+}
+
 func (w *Writer) sendmmsg(fd uintptr) bool {
-	for w.sent < w.n {
+	for w.sent < w.to {
 		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.hdrs[w.sent])),
-			uintptr(w.n-w.sent), unix.MSG_DONTWAIT, 0, 0)
+			uintptr(w.to-w.sent), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 			w.sent += int(r)
@@ -259,6 +393,53 @@ func (w *Writer) sendmmsg(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// sendRun sends queued datagrams [i, j) as one GSO message through s. An
+// error that will not pass turns GSO off for the Conn; the caller then
+// sends the run one datagram at a time.
+func (w *Writer) sendRun(s *gsoSock, i, j int) error {
+	for k := i; k < j; k++ {
+		vx := w.q[k].vx
+		w.gsoIovs[k-i].Base = unsafe.SliceData(vx)
+		w.gsoIovs[k-i].SetLen(len(vx))
+	}
+	salen := putSockaddr(&w.gsoName, w.q[i].dst, w.c.port)
+	putSegmentCmsg(w.gsoOOB, uint16(len(w.q[i].vx)))
+	w.gsoMsg = unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&w.gsoName)),
+		Namelen: salen,
+		Iov:     &w.gsoIovs[0],
+		Control: &w.gsoOOB[0],
+	}
+	w.gsoMsg.SetIovlen(j - i)
+	w.gsoMsg.SetControllen(len(w.gsoOOB))
+	w.gsoErrno = 0
+	if err := s.raw.Write(w.gsoFn); err != nil {
+		return err
+	}
+	if w.gsoErrno != 0 {
+		if gsoFatal(w.gsoErrno) {
+			w.c.gso.Store(false)
+		}
+		return w.gsoErrno
+	}
+	w.gsoRuns++
+	return nil
+}
+
+func (w *Writer) sendGSO(fd uintptr) bool {
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.gsoMsg)), unix.MSG_DONTWAIT)
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		w.gsoErrno = errno
+		return true
+	}
 }
 
 // perDatagramError is a refusal of single datagrams (say, EMSGSIZE or an

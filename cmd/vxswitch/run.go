@@ -26,6 +26,7 @@ type runOptions struct {
 	adminSocket, metricsListen string
 	fixedSourcePort            bool
 	noTAPOffload               bool
+	noUDPGSO, noUDPGRO         bool
 }
 
 func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
@@ -39,6 +40,8 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&o.adminSocket, "admin-socket", "", "serve the admin API (vxswitch fdb, stats, capture, …) on the unix socket `PATH` (default: the file's admin.socket, else "+config.DefaultAdminSocket+")")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (default: the file's metrics.listen, else off)")
 	fs.BoolVar(&o.noTAPOffload, "no-tap-offload", false, "open TAPs without virtio headers: no TCP segmentation or checksum offload, one frame per read")
+	fs.BoolVar(&o.noUDPGSO, "no-udp-gso", false, "send every underlay datagram as its own message (no UDP segmentation offload)")
+	fs.BoolVar(&o.noUDPGRO, "no-udp-gro", false, "receive underlay datagrams one by one (no UDP receive offload)")
 	fs.Usage = func() {
 		fmt.Fprint(out, "Usage: vxswitch run -c FILE [options]\n\n"+
 			"Runs the switch in the foreground, logging to standard error. Creates each\n"+
@@ -97,7 +100,8 @@ func cmdRun(args []string, stderr io.Writer) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 	}
-	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload, Logger: log})
+	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload,
+		NoUDPGSO: o.noUDPGSO, NoUDPGRO: o.noUDPGRO, Logger: log})
 	if err != nil {
 		adminLn.Close()
 		if metricsLn != nil {

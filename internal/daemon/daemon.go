@@ -23,7 +23,10 @@ type Options struct {
 	// NoTAPOffload opens TAPs without virtio headers (no TSO/checksum
 	// offload), one frame per read.
 	NoTAPOffload bool
-	Logger       *zap.Logger
+	// NoUDPGSO sends every underlay datagram as its own message; NoUDPGRO
+	// receives them one by one.
+	NoUDPGSO, NoUDPGRO bool
+	Logger             *zap.Logger
 }
 
 // Daemon is a started switch and its underlay.
@@ -44,7 +47,9 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 		log = zap.NewNop()
 	}
 	u := cfg.Underlay
-	conn, err := vtep.Listen(vtep.Options{Local: u.Local, Port: u.Port, FixedSourcePort: o.FixedSourcePort})
+	conn, err := vtep.Listen(vtep.Options{
+		Local: u.Local, Port: u.Port, FixedSourcePort: o.FixedSourcePort, NoGSO: o.NoUDPGSO, NoGRO: o.NoUDPGRO,
+	})
 	if err != nil {
 		return nil, err
 	}
