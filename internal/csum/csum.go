@@ -2,26 +2,50 @@
 // partial TCP/UDP checksums a sending kernel leaves for hardware to complete.
 package csum
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Sum adds b to the one's-complement sum s, unfolded; Fold finishes it.
+//
+// The one's-complement sum does not depend on byte order (RFC 1071 §2(B)):
+// Sum adds b eight bytes at a time as native little-endian words with
+// end-around carry, folds that to 16 bits and swaps the two bytes, which
+// gives the sum of b's big-endian 16-bit words. Only the tail of fewer than
+// eight bytes is added word by word.
 func Sum(b []byte, s uint32) uint32 {
-	acc := uint64(s)
+	var acc, carry uint64
+	for len(b) >= 32 {
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:]), carry)
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:]), carry)
+		b = b[32:]
+	}
 	for len(b) >= 8 {
-		acc += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
+		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b), carry)
 		b = b[8:]
 	}
+	acc, carry = bits.Add64(acc, 0, carry)
+	acc += carry // cannot carry again: acc is 0 if the add above did
+	// Fold the four little-endian 16-bit lanes into one, then swap it.
+	acc = acc&0xffffffff + acc>>32
+	acc = acc&0xffff + acc>>16
+	acc = acc&0xffff + acc>>16
+	acc = acc&0xffff + acc>>16
+	t := uint64(s) + uint64(bits.ReverseBytes16(uint16(acc)))
 	for len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
+		t += uint64(binary.BigEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
+		t += uint64(b[0]) << 8
 	}
-	for acc>>32 != 0 {
-		acc = acc&0xffffffff + acc>>32
+	for t>>32 != 0 {
+		t = t&0xffffffff + t>>32
 	}
-	return uint32(acc)
+	return uint32(t)
 }
 
 // Fold folds a sum into 16 bits.
