@@ -86,8 +86,9 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 bench: ## Run all benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-bench-e2e: check-root deps-bench build ## iperf3 and ping across the overlay: kernel vxlan+bridge vs vxswitch, one table (root; RUNS=N for medians)
-	RUNS=$(RUNS) scripts/bench-e2e.sh $(BIN)
+bench-e2e: check-root deps-bench build ## iperf3 and ping across the overlay: kernel vxlan+bridge vs vxswitch, then RSS with 100k learned MACs; one table (root; RUNS=N for medians)
+	$(GO) build -o bin/fdbfill ./internal/tools/fdbfill
+	RUNS=$(RUNS) FDBFILL=bin/fdbfill scripts/bench-e2e.sh $(BIN)
 
 deps-bench: check-root
 	@missing=; \

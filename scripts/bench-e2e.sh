@@ -9,7 +9,12 @@
 # with 1 and 4 streams, iperf3 UDP with 64-byte payloads at full rate, and
 # 1000 pings c1 → c2; for vxswitch also the CPU time and peak RSS of both
 # switches, and per test the packets the kernel dropped around them (TAP
-# queues, underlay socket buffers). One markdown table at the end, also
+# queues, underlay socket buffers). Then, with the throughput switches
+# stopped, the MAC table: a fresh vxswitch pair per run, and from h2's
+# namespace FDB_MACS (100,000) VXLAN datagrams to h1's switch, each from its
+# own inner source MAC (internal/tools/fdbfill), all resent slower while any
+# are missing; h1's table size read back through its admin socket, its VmRSS
+# before and after and its VmHWM. One markdown table at the end, also
 # written to $OUT.
 #
 # Every host and container is a network namespace this script creates, named
@@ -19,10 +24,13 @@
 # or ^C; only processes started here are signalled.
 #
 # Usage: scripts/bench-e2e.sh PATH/TO/vxswitch     (as root; `make bench-e2e`)
-# Environment: RUNS=N (default 1) repeats both suites N times and reports the
-#   median of each metric; DURATION (s, default 10) per iperf3 test; PINGS
-#   (default 1000); OUT (default bench-e2e-results.md); VXSWITCH_ARGS, extra
-#   options for `vxswitch run` (e.g. --log-level warn).
+# Environment: RUNS=N (default 1) repeats both suites and the MAC table fill
+#   N times and reports the median of each metric; DURATION (s, default 10)
+#   per iperf3 test; PINGS (default 1000); FDB_MACS (default 100000; 0 skips
+#   the MAC table phase); FDBFILL, the fdbfill binary (default: fdbfill
+#   beside vxswitch; `make bench-e2e` builds it); OUT (default
+#   bench-e2e-results.md); VXSWITCH_ARGS, extra options for `vxswitch run`
+#   (e.g. --log-level warn).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -40,6 +48,26 @@ RUNS=${RUNS:-1} DURATION=${DURATION:-10} PINGS=${PINGS:-1000} OUT=${OUT:-bench-e
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "$0: RUNS=$RUNS: want a positive integer" >&2; exit 2; }
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "$0: DURATION=$DURATION: want whole seconds" >&2; exit 2; }
 [[ $PINGS =~ ^[1-9][0-9]*$ ]] || { echo "$0: PINGS=$PINGS: want a positive integer" >&2; exit 2; }
+FDB_MACS=${FDB_MACS:-100000}
+if [[ ! $FDB_MACS =~ ^(0|[1-9][0-9]*)$ ]] || ((FDB_MACS > 900000)); then
+	echo "$0: FDB_MACS=$FDB_MACS: want 0 (no MAC table phase) to 900000" >&2
+	exit 2
+fi
+if ((FDB_MACS > 0)); then
+	FDBFILL=${FDBFILL:-$(dirname "$BIN")/fdbfill}
+	if [[ ! -x $FDBFILL ]]; then
+		echo "$0: $FDBFILL: not found; the MAC table phase sends its datagrams with it." \
+			"Build it with 'go build -o $FDBFILL ./internal/tools/fdbfill' (make bench-e2e does)," \
+			"or point FDBFILL at it, or set FDB_MACS=0 to skip the phase" >&2
+		exit 1
+	fi
+	FDBFILL=$(realpath "$FDBFILL")
+	if [[ $("$BIN" help run 2>&1) != *-admin-socket* ]]; then
+		echo "$0: $BIN has no --admin-socket, which the MAC table phase reads the table through;" \
+			"set FDB_MACS=0 to skip the phase" >&2
+		exit 1
+	fi
+fi
 
 PREFIX="vxb$$" # unique per run; interface names below stay ≤ 15 bytes
 UL1=192.0.2.1 UL2=192.0.2.2
@@ -61,7 +89,7 @@ FAILED=()                # "flavor test: why" for tests that produced no number
 die() {
 	printf '\nBENCH FAILED: %s\n' "$*" >&2
 	local f
-	for f in "$DIR"/v-h1.log "$DIR"/v-h2.log; do
+	for f in "$DIR"/v-h*.log; do
 		[[ -s $f ]] && { printf -- '----- %s -----\n' "$(basename "$f")"; tail -n 40 "$f"; } >&2
 	done
 	exit 1
@@ -83,6 +111,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT
 trap 'echo "terminated" >&2; exit 143' TERM
+
+# forget PID: drop a process that has exited and been waited for from PIDS,
+# so that cleanup cannot signal whatever gets its number later.
+forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
 
 # ---------------------------------------------------------------- topology
 
@@ -124,8 +162,13 @@ kernel_host() {
 	ip -n "$h" link set "$br" up
 }
 
-# vxswitch_config FILE LOCAL REMOTE CONTAINER_NS MAC ADDR
+# vxswitch_config FILE LOCAL REMOTE CONTAINER_NS MAC ADDR [SETTING...]:
+# each SETTING ("key: value") is added to the network.
 vxswitch_config() {
+	local s extra=""
+	for s in "${@:7}"; do
+		extra+=$'\n'"    $s"
+	done
 	cat >"$1" <<EOF
 # vxswitch benchmark: host with underlay $2, one container in $4.
 underlay:
@@ -135,7 +178,7 @@ underlay:
 networks:
   - name: bench
     vni: $VNI
-    flood: [$3]
+    flood: [$3]$extra
 ports:
   - name: ${4##*-}-eth1
     network: bench
@@ -149,17 +192,18 @@ EOF
 	"$BIN" validate -c "$1" >/dev/null
 }
 
-# start_vxswitch N: vxswitch on host N; sets PID_VN. Two switches share
-# this machine's file system, so each gets its own admin socket (in builds
-# that have one).
+# start_vxswitch N [TAG]: vxswitch on host N with config $DIR/v-hN[TAG].yaml,
+# log and admin socket beside it; sets PID_VN. Two switches share this
+# machine's file system, so each gets its own admin socket (in builds that
+# have one).
 start_vxswitch() {
-	local n=$1 pid i rc admin=()
+	local n=$1 base=$DIR/v-h$1${2:-} pid i rc admin=()
 	# Not `| grep -q`: with pipefail, grep quitting early fails the pipe.
 	if [[ $("$BIN" help run 2>&1) == *-admin-socket* ]]; then
-		admin=(--admin-socket "$DIR/v-h$n.sock")
+		admin=(--admin-socket "$base.sock")
 	fi
 	# shellcheck disable=SC2086 # VXSWITCH_ARGS is a list of options
-	ip netns exec "$(ns v "h$n")" "$BIN" run -c "$DIR/v-h$n.yaml" "${admin[@]}" $VXSWITCH_ARGS 2>"$DIR/v-h$n.log" &
+	ip netns exec "$(ns v "h$n")" "$BIN" run -c "$base.yaml" "${admin[@]}" $VXSWITCH_ARGS 2>"$base.log" &
 	pid=$!
 	PIDS+=("$pid")
 	printf -v "PID_V$n" '%s' "$pid"
@@ -169,7 +213,7 @@ start_vxswitch() {
 			die "vxswitch on h$n (pid $pid) exited with status $rc before it ran"
 		fi
 		if ip -n "$(ns v "c$n")" -4 addr show dev eth1 2>/dev/null | grep 'inet ' >/dev/null &&
-			grep -q 'vxswitch running' "$DIR/v-h$n.log"; then
+			grep -q 'vxswitch running' "$base.log"; then
 			return 0
 		fi
 		sleep 0.1
@@ -272,6 +316,18 @@ cputime() {
 	sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+# status_mib PID FIELD: a memory field of /proc/PID/status (VmRSS, VmHWM), MiB.
+status_mib() {
+	awk -v f="$2:" '$1 == f { print $2 / 1024 }' "/proc/$1/status"
+}
+
+# rcvbuf_errors NS: UDP datagrams dropped in NS for a full socket receive buffer.
+rcvbuf_errors() {
+	ip netns exec "$1" cat /proc/net/snmp | awk '$1 == "Udp:" {
+		if (!c) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; next }
+		print $c }'
+}
+
 # snap: kernel drop counters around the vxswitch topology, as
 # "c1_tap_tx c1_tap_rx h1_udp_rcvbuf c2_tap_tx c2_tap_rx h2_udp_rcvbuf".
 # From a container's side, TAP TX is what vxswitch reads, RX what it writes.
@@ -279,9 +335,7 @@ snap() {
 	local n
 	for n in 1 2; do
 		ip -n "$(ns v "c$n")" -j -s link show dev eth1 | jq -r '.[0].stats64 | "\(.tx.dropped) \(.rx.dropped)"'
-		ip netns exec "$(ns v "h$n")" cat /proc/net/snmp | awk '$1 == "Udp:" {
-			if (!c) { for (i = 2; i <= NF; i++) if ($i == "RcvbufErrors") c = i; next }
-			print $c }'
+		rcvbuf_errors "$(ns v "h$n")"
 	done | paste -sd' '
 }
 
@@ -354,7 +408,7 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 for n in 1 2; do
 	pid=PID_V$n
-	record v "rss$n" "$(awk '/^VmHWM:/ { print $2 / 1024 }' "/proc/${!pid}/status")"
+	record v "rss$n" "$(status_mib "${!pid}" VmHWM)"
 done
 
 # Final counters: SIGTERM each switch, which then prints them.
@@ -367,9 +421,90 @@ for n in 1 2; do
 	done
 	kill -0 "${!pid}" 2>/dev/null && die "vxswitch on h$n still running 10 s after SIGTERM"
 	wait "${!pid}" && rc=0 || rc=$?
+	forget "${!pid}"
 	[[ $rc -eq 0 ]] || FAILED+=("vxswitch on h$n exited with status $rc")
 	sed -n '/shutting down/,$p' "$DIR/v-h$n.log" | tail -n +2 >"$DIR/v-h$n.counters"
 done
+
+# ---------------------------------------------------------------- MAC table
+
+# table_size SOCKET: entries in network bench's MAC table, from `vxswitch stats`.
+table_size() {
+	"$BIN" stats --socket "$1" -o json | jq -e '.networks[] | select(.name == "bench") | .macs'
+}
+
+# settle SOCKET WANT: the table size once it reaches WANT, or once it has not
+# grown for 1 s (the switch has worked through its socket buffer).
+settle() {
+	local n prev=-1 same=0 i
+	for ((i = 0; i < 300; i++)); do
+		n=$(table_size "$1") || return 1
+		if ((n >= $2)); then
+			break
+		elif ((n == prev)); then
+			((++same < 5)) || break
+		else
+			same=0 prev=$n
+		fi
+		sleep 0.2
+	done
+	echo "$n"
+}
+
+# fill_table: a fresh pair of switches, h1's table with room for FDB_MACS
+# learned MACs and an ageing far longer than the phase; from h2's namespace
+# (a peer in h1's flood list, from a port other than 4789, which h2's switch
+# holds) one datagram per MAC to h1, all of them again at a lower rate while
+# any are missing. Records h1's table size, and its VmRSS before and after
+# and VmHWM. The switches are stopped again at the end.
+fill_table() {
+	local sock=$DIR/v-h1-fill.sock base n rate tries=0 drops learned pid
+	vxswitch_config "$DIR/v-h1-fill.yaml" "$UL1" "$UL2" "$(ns v c1)" "$MAC1" "$IP1" \
+		"max_macs: $((FDB_MACS + 1024))" "ageing: 1h"
+	vxswitch_config "$DIR/v-h2-fill.yaml" "$UL2" "$UL1" "$(ns v c2)" "$MAC2" "$IP2"
+	start_vxswitch 1 -fill
+	start_vxswitch 2 -fill
+	echo "vxswitch pids: h1 $PID_V1, h2 $PID_V2"
+	base=$(table_size "$sock") || die "vxswitch stats --socket $sock failed"
+	record v fill_rss0 "$(status_mib "$PID_V1" VmRSS)"
+	drops=$(rcvbuf_errors "$(ns v h1)")
+	for rate in 50000 10000 2000; do
+		tries=$((tries + 1))
+		ip netns exec "$(ns v h2)" "$FDBFILL" -from "$UL2" -to "$UL1:4789" -vni "$VNI" \
+			-n "$FDB_MACS" -rate "$rate" || die "fdbfill in $(ns v h2) failed"
+		n=$(settle "$sock" $((base + FDB_MACS))) || die "vxswitch stats --socket $sock failed"
+		echo "h1's MAC table: $n entries ($base before)"
+		((n - base < FDB_MACS)) || break
+	done
+	kill -0 "$PID_V1" 2>/dev/null || die "vxswitch on h1 (pid $PID_V1) died during the fill"
+	record v fill_macs "$n"
+	record v fill_rss1 "$(status_mib "$PID_V1" VmRSS)"
+	record v fill_hwm "$(status_mib "$PID_V1" VmHWM)"
+	drops=$(($(rcvbuf_errors "$(ns v h1)") - drops))
+	# Only now, as listing the table costs the switch memory of its own.
+	if learned=$("$BIN" fdb --network bench --socket "$sock" -o json |
+		jq '[.[]? | select(.mac | startswith("02:fd:"))] | length'); then
+		record v fill_learned "$learned"
+		echo "of them from the fill: $learned; h1's socket buffer dropped $drops datagrams"
+		((learned >= FDB_MACS)) ||
+			FAILED+=("MAC table, run $run: $learned of $FDB_MACS MACs learned after $tries rounds")
+	else
+		learned=n/a
+		FAILED+=("MAC table, run $run: vxswitch fdb --socket $sock failed")
+	fi
+	echo "$run $tries $rate $drops $base $n $learned" >>"$DIR/v-fill"
+	for pid in "$PID_V1" "$PID_V2"; do
+		stop "$pid"
+		forget "$pid"
+	done
+}
+
+if ((FDB_MACS > 0)); then
+	for ((run = 1; run <= RUNS; run++)); do
+		say "Run $run of $RUNS: vxswitch MAC table, $FDB_MACS MACs learned from h2"
+		fill_table
+	done
+fi
 
 # ------------------------------------------------------------------ report
 
@@ -431,12 +566,25 @@ vrow() { # LABEL METRIC DECIMALS: vxswitch only
 	vrow "vxswitch suite wall time (s)" wall 1
 	vrow "vxswitch h1 peak RSS (MiB, VmHWM)" rss1 1
 	vrow "vxswitch h2 peak RSS (MiB, VmHWM)" rss2 1
+	if ((FDB_MACS > 0)); then
+		vrow "MAC table: entries in h1's table after the fill (vxswitch stats)" fill_macs 0
+		vrow "MAC table: of them fill MACs, of $FDB_MACS sent (vxswitch fdb)" fill_learned 0
+		vrow "MAC table: h1 RSS before the fill (MiB, VmRSS)" fill_rss0 1
+		vrow "MAC table: h1 RSS after the fill (MiB, VmRSS)" fill_rss1 1
+		vrow "MAC table: h1 peak RSS (MiB, VmHWM)" fill_hwm 1
+	fi
 	echo
 	echo "Ratios are vxswitch ÷ kernel: above 1 is better for throughput and packet" \
 		"rates, worse for latency (a p50 ratio of 3 means vxswitch's round trip" \
 		"takes 3× as long) and for loss. CPU time covers the whole vxswitch suite" \
 		"(both TCP tests, UDP and ping; ÷ wall time = cores busy); the kernel's" \
 		"share of the same work runs in softirq and is not attributed to a process."
+	if ((FDB_MACS > 0)); then
+		echo
+		echo "MAC table rows: a fresh vxswitch on h1 (max_macs $((FDB_MACS + 1024)), ageing 1h)," \
+			"after the throughput tests, learns $FDB_MACS MACs from VXLAN datagrams sent by h2;" \
+			"its peak RSS covers its start and the fill, not the throughput tests above."
+	fi
 	if ((${#FAILED[@]})); then
 		echo
 		echo "**Failed:**"
@@ -457,6 +605,15 @@ vrow() { # LABEL METRIC DECIMALS: vxswitch only
 	echo '```'
 	drops_report
 	echo '```'
+	if [[ -s $DIR/v-fill ]]; then
+		echo "MAC table fill, per run: rounds of $FDB_MACS datagrams sent (all again, slower," \
+			"while any MAC was missing), the last round's rate, datagrams h1's socket buffer" \
+			"dropped, h1's table size before and after, fill MACs in it."
+		echo '```'
+		printf '%-3s %6s %9s %8s %6s %8s %8s\n' run rounds "rate (/s)" drops before after learned
+		awk '{ printf "%-3s %6s %9s %8s %6s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7 }' "$DIR/v-fill"
+		echo '```'
+	fi
 	echo "</details>"
 } >"$DIR/report.md"
 
