@@ -21,7 +21,7 @@ const transferSize = 10 << 20
 // TestIntegrationKernelTransfer: ARP resolves across vxswitch and the
 // kernel's vxlan both ways, and 10 MB TCP transfers arrive intact cA→cB and
 // cB→cA over the IPv4 underlay, with vxswitch's TAP and UDP offloads on
-// (the default) and each off.
+// (the default) and each off, with a multi-queue TAP and with one queue.
 func TestIntegrationKernelTransfer(t *testing.T) {
 	nstest.RequireRoot(t)
 	t.Run("veth defaults", func(t *testing.T) { testKernelTransfer(t, topoOptions{}) })
@@ -30,6 +30,10 @@ func TestIntegrationKernelTransfer(t *testing.T) {
 	t.Run("NIC-like, plain TAP", func(t *testing.T) { testKernelTransfer(t, topoOptions{NICLike: true, PlainTAP: true}) })
 	t.Run("veth defaults, no UDP GSO/GRO", func(t *testing.T) { testKernelTransfer(t, topoOptions{NoUDPOffload: true}) })
 	t.Run("NIC-like, no UDP GSO/GRO", func(t *testing.T) { testKernelTransfer(t, topoOptions{NICLike: true, NoUDPOffload: true}) })
+	t.Run("veth defaults, one TAP queue", func(t *testing.T) { testKernelTransfer(t, topoOptions{OneQueue: true}) })
+	t.Run("veth defaults, plain TAP, one queue", func(t *testing.T) {
+		testKernelTransfer(t, topoOptions{PlainTAP: true, OneQueue: true})
+	})
 }
 
 // testKernelTransfer: with veth defaults the kernel sends inner checksums

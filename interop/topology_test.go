@@ -59,6 +59,8 @@ type topoOptions struct {
 	PlainTAP bool
 	// NoUDPOffload runs vxswitch without UDP GSO and GRO on the underlay.
 	NoUDPOffload bool
+	// OneQueue opens the TAP with one queue (default: one per CPU).
+	OneQueue bool
 
 	// Kernel side (host B).
 	// NoLearning turns vxlan learning off and gives the device no remote;
@@ -130,7 +132,7 @@ func newTopology(t *testing.T, o topoOptions) *topology {
 	}
 	tp.buildKernelHost(t, o)
 	tp.Switch = vxtest.StartWith(t, tp.A, "vxswitch-a", tp.config(o), daemon.Options{
-		NoTAPOffload: o.PlainTAP, NoUDPGSO: o.NoUDPOffload, NoUDPGRO: o.NoUDPOffload,
+		NoTAPOffload: o.PlainTAP, NoUDPGSO: o.NoUDPOffload, NoUDPGRO: o.NoUDPOffload, TAPQueues: tapQueues(o),
 	}).Switch
 	t.Cleanup(func() {
 		// Every frame either VTEP sent the other has a valid outcome.
@@ -309,4 +311,13 @@ func eventually(t *testing.T, within time.Duration, what string, check func() er
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// tapQueues is the TAP queue count for o: 1, or 4 so that multi-queue is
+// tested even on a machine with one CPU.
+func tapQueues(o topoOptions) int {
+	if o.OneQueue {
+		return 1
+	}
+	return 4
 }

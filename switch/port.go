@@ -134,9 +134,34 @@ func (s *Switch) removePortLocked(p *Port) error {
 	return nil
 }
 
+// queueReaders is a device with several queues, each read by its own
+// goroutine (tap.TAP with multi-queue).
+type queueReaders interface {
+	Readers() []tap.Reader
+}
+
 func (s *Switch) startPortLocked(p *Port) {
-	s.wg.Add(1)
-	go s.routineReadFromPort(p)
+	var readers []tap.Reader
+	if q, ok := p.dev.(queueReaders); ok {
+		readers = q.Readers()
+	}
+	if len(readers) == 0 {
+		readers = []tap.Reader{deviceReader{p.dev}}
+	}
+	for _, r := range readers {
+		s.wg.Add(1)
+		go s.routineReadFromPort(p, r)
+	}
+}
+
+// deviceReader reads a single-queue device.
+type deviceReader struct{ tap.Device }
+
+func (d deviceReader) BatchSize() int {
+	if b, ok := d.Device.(interface{ BatchSize() int }); ok {
+		return b.BatchSize()
+	}
+	return 1
 }
 
 // PortInfo describes a port for display.

@@ -16,37 +16,26 @@ const (
 	underlayBuf   = 65536
 )
 
-// routineReadFromPort reads frames from one port until it is removed or its
-// device vanishes (the container's namespace died): then the port is
-// removed with one log line and everything else keeps running.
-func (s *Switch) routineReadFromPort(p *Port) {
+// routineReadFromPort reads frames from one queue of a port until the port
+// is removed or its device vanishes (the container's namespace died): then
+// the port is removed with one log line and everything else keeps running.
+// A multi-queue port has one such routine per queue.
+func (s *Switch) routineReadFromPort(p *Port, r tap.Reader) {
 	defer s.wg.Done()
 	s.log.Debug("routine started: read from port", zap.String("port", p.cfg.Name))
 	defer s.log.Debug("routine stopped: read from port", zap.String("port", p.cfg.Name))
 	w := s.NewWorker(s.underlay.NewSender())
 	w.Batch()
-	batch := 1
-	if b, ok := p.dev.(interface{ BatchSize() int }); ok {
-		batch = max(b.BatchSize(), 1)
-	}
+	batch := max(r.BatchSize(), 1)
 	bufs := make([][]byte, batch)
 	for i := range bufs {
 		bufs[i] = make([]byte, Headroom+maxFrameBuf)
 	}
 	sizes := make([]int, len(bufs))
 	for {
-		n, err := p.dev.Read(bufs, sizes, Headroom)
+		n, err := r.Read(bufs, sizes, Headroom)
 		if err != nil {
-			if p.removed.Load() {
-				return
-			}
-			if errors.Is(err, tap.ErrGone) {
-				s.log.Info("port removed: its namespace or link is gone", zap.String("port", p.cfg.Name),
-					zap.String("netns", p.cfg.Netns), zap.Error(err))
-			} else {
-				s.log.Error("port removed: read failed", zap.String("port", p.cfg.Name), zap.Error(err))
-			}
-			s.RemovePort(p)
+			s.portFailed(p, err)
 			return
 		}
 		for i := 0; i < n; i++ {
@@ -54,6 +43,24 @@ func (s *Switch) routineReadFromPort(p *Port) {
 		}
 		w.Flush()
 	}
+}
+
+// portFailed removes p after a read error, with one log line however many
+// of its queues' readers fail; nothing is logged if p was removed already
+// (its reader was woken by the removal).
+func (s *Switch) portFailed(p *Port, err error) {
+	s.portsMu.Lock()
+	defer s.portsMu.Unlock()
+	if p.removed.Load() {
+		return
+	}
+	if errors.Is(err, tap.ErrGone) {
+		s.log.Info("port removed: its namespace or link is gone", zap.String("port", p.cfg.Name),
+			zap.String("netns", p.cfg.Netns), zap.Error(err))
+	} else {
+		s.log.Error("port removed: read failed", zap.String("port", p.cfg.Name), zap.Error(err))
+	}
+	s.removePortLocked(p)
 }
 
 // routineReadFromUnderlay reads VXLAN datagrams until the underlay closes.

@@ -24,7 +24,17 @@ type Config struct {
 	// Addresses are added to the interface, IPv4 and IPv6 alike. IPv6
 	// addresses skip duplicate address detection so they are usable at once.
 	Addresses []netip.Prefix
+	// Queues is how many queues the TAP has: 0 or 1 opens one, as without
+	// the field; N > 1 creates it with IFF_MULTI_QUEUE and attaches N queue
+	// files, each read by its own goroutine (see TAP.Readers). Where the
+	// kernel refuses multi-queue or a further queue, the TAP opens with one
+	// queue and Mode says why.
+	Queues int
 }
+
+// MaxQueues is MAX_TAP_QUEUES in the kernel's drivers/net/tun.c: a
+// multi-queue TAP has room for that many queues and no more.
+const MaxQueues = 256
 
 // ifNameSize is IFNAMSIZ from <net/if.h>; names hold at most 15 bytes.
 const ifNameSize = 16
@@ -51,6 +61,9 @@ func (c *Config) validate() error {
 	}
 	if c.MTU < 0 {
 		return fmt.Errorf("mtu %d: negative", c.MTU)
+	}
+	if c.Queues < 0 || c.Queues > MaxQueues {
+		return fmt.Errorf("queues %d: not between 0 and %d", c.Queues, MaxQueues)
 	}
 	for _, p := range c.Addresses {
 		if !p.IsValid() {

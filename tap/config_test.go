@@ -33,6 +33,9 @@ func TestValidate(t *testing.T) {
 		{name: "multicast mac", modify: func(c *Config) { c.MAC = net.HardwareAddr{0x01, 0, 0x5e, 0, 0, 1} }, wantErr: "multicast"},
 		{name: "zero mac", modify: func(c *Config) { c.MAC = make(net.HardwareAddr, 6) }, wantErr: "zero"},
 		{name: "negative mtu", modify: func(c *Config) { c.MTU = -1 }, wantErr: "negative"},
+		{name: "256 queues", modify: func(c *Config) { c.Queues = 256 }},
+		{name: "negative queues", modify: func(c *Config) { c.Queues = -1 }, wantErr: "queues -1: not between 0 and 256"},
+		{name: "257 queues", modify: func(c *Config) { c.Queues = 257 }, wantErr: "queues 257: not between 0 and 256"},
 		{name: "zero prefix", modify: func(c *Config) { c.Addresses = []netip.Prefix{{}} }, wantErr: "invalid prefix"},
 		{name: "4in6 prefix", modify: func(c *Config) { c.Addresses = []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.1/120")} }, wantErr: "IPv4-mapped"},
 	}

@@ -26,6 +26,16 @@ type Device interface {
 	Close() error
 }
 
+// Reader reads the frames of one queue of a multi-queue TAP (see
+// TAP.Readers). Read behaves as Device.Read does, for the frames the kernel
+// put on this queue; BatchSize is how many buffers one Read can fill. Each
+// Reader has its own read state: drive each from one goroutine, and
+// different Readers from different goroutines at once.
+type Reader interface {
+	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	BatchSize() int
+}
+
 var (
 	// ErrClosed is returned by Read and Write after Close.
 	ErrClosed = errors.New("tap: device closed")

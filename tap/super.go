@@ -83,7 +83,7 @@ func (t *TAP) WriteTCPSuper(frame []byte) (ok bool, err error) {
 		binary.LittleEndian.PutUint16(vh[6:8], s.hdr.csumStart)
 		binary.LittleEndian.PutUint16(vh[8:10], s.hdr.csumOffset)
 		copy(v.whdrGSO[:], vh[:])
-		_, err := t.writevLocked(v.whdrGSO[:], frame)
+		_, err := t.writevLocked(t.txQueue(frame), v.whdrGSO[:], frame)
 		return true, err
 	}
 	t.superMu.Lock()
@@ -99,8 +99,9 @@ func (t *TAP) WriteTCPSuper(frame []byte) (ok bool, err error) {
 	if err != nil {
 		return false, nil
 	}
+	q := t.txQueue(frame)
 	for i := 0; i < n; i++ {
-		if _, err := t.file.Write(t.superBufs[i][:t.superSizes[i]]); err != nil {
+		if _, err := q.file.Write(t.superBufs[i][:t.superSizes[i]]); err != nil {
 			return true, t.ioError("write", err)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -25,10 +24,17 @@ import (
 // lives in, so a container's namespace can still die; the kernel then deletes
 // the link and Read returns an error wrapping ErrGone. No goroutine runs in
 // the container's namespace after Open returns.
+//
+// A TAP has one queue, or with Config.Queues several: one tun file each.
+// The kernel puts each frame the container sends on one of them, all frames
+// of one flow on the same one; Read reads the first, and Readers returns a
+// reader for each. Writes go through the queue txQueue picks for the frame.
 type TAP struct {
-	file   *os.File // the /dev/net/tun queue, non-blocking, in Go's poller
+	file   *os.File // queues[0].file
+	queues []*queue
 	closed atomic.Bool
-	// vnet is set when the TAP carries virtio headers (offloads on).
+	// vnet is set when the TAP carries virtio headers (offloads on); it
+	// holds the writers' state, each queue its reader's.
 	vnet       *vnetState
 	badOffload atomic.Uint64
 	// superMu guards the buffers a plain TAP segments super-frames into.
@@ -57,7 +63,9 @@ var newTempName = func() string {
 // temporary name, moves it into the namespace at cfg.Netns and there renames
 // it to cfg.IfName, sets its MAC, MTU and addresses and brings it up. It
 // returns once the addresses answer. If any step fails the device is closed,
-// so it vanishes, and the error names the step.
+// so it vanishes, and the error names the step. With cfg.Queues > 1 every
+// queue is attached before the move: TUNSETIFF finds the link by name in
+// the namespace the tun file was opened in, ours.
 func Open(cfg Config) (*TAP, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, cfg.errorf(err, "invalid config")
@@ -82,36 +90,87 @@ func Open(cfg Config) (*TAP, error) {
 	}
 	defer h.Close()
 
-	tmp := newTempName()
-	t := &TAP{ifName: cfg.IfName, netns: cfg.Netns, mac: mac, mtu: cfg.MTU, mode: "plain"}
-	if cfg.Offload {
-		file, vnet, err := openVnet(tmp)
-		if err == nil {
-			t.file, t.vnet, t.mode = file, vnet, "vnet_hdr (tso4, tso6, csum)"
-		} else {
-			t.mode = "plain (offloads refused: " + err.Error() + ")"
-		}
-	}
-	if t.file == nil {
-		ifce, err := water.New(water.Config{
-			DeviceType:             water.TAP,
-			PlatformSpecificParams: water.PlatformSpecificParams{Name: tmp},
-		})
-		if err != nil {
-			return nil, cfg.errorf(err, "create tap %s", tmp)
-		}
-		file, ok := ifce.ReadWriteCloser.(*os.File)
-		if !ok {
-			ifce.Close()
-			return nil, cfg.errorf(errors.New("water did not return an *os.File"), "create tap %s", tmp)
-		}
-		t.file = file
+	t := &TAP{ifName: cfg.IfName, netns: cfg.Netns, mac: mac, mtu: cfg.MTU}
+	tmp, err := t.create(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	if err := t.configure(h, ns, tmp, &cfg); err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
+}
+
+// create creates the TAP in our namespace under a temporary name, which it
+// returns, and sets t's queues, vnet state and mode. It tries virtio
+// headers and offloads first if cfg.Offload asks for them, then plain; each
+// with cfg.Queues queues and, if the kernel refuses multi-queue or a
+// further queue, then with one. Each try uses a fresh name. Open fails only
+// when not even a plain TAP with one queue can be created.
+func (t *TAP) create(cfg *Config) (string, error) {
+	n := max(cfg.Queues, 1)
+	var mqErr error // why the kernel refused n queues
+	// try opens n queues, or one if the kernel refuses n.
+	try := func(vnet bool) (string, []*os.File, error) {
+		tmp := newTempName()
+		files, err := openTun(tmp, n, vnet)
+		if err == nil || n == 1 {
+			return tmp, files, err
+		}
+		tmp = newTempName()
+		files, err1 := openTun(tmp, 1, vnet)
+		if err1 == nil {
+			mqErr = err
+		}
+		return tmp, files, err1
+	}
+	var tmp string
+	var files []*os.File
+	t.mode = "plain"
+	if cfg.Offload {
+		var err error
+		if tmp, files, err = try(true); err == nil {
+			t.vnet = newVnetState()
+			t.mode = "vnet_hdr (tso4, tso6, csum)"
+		} else {
+			t.mode = "plain (offloads refused: " + err.Error() + ")"
+		}
+	}
+	if files == nil {
+		var err error
+		if tmp, files, err = try(false); err != nil {
+			return "", cfg.errorf(err, "create tap %s", tmp)
+		}
+	}
+	t.queues = make([]*queue, len(files))
+	for i, f := range files {
+		q := &queue{t: t, file: f, readOp: "read"}
+		if i > 0 {
+			q.readOp = fmt.Sprintf("read queue %d", i+1)
+		}
+		if t.vnet != nil {
+			raw, err := f.SyscallConn()
+			if err != nil {
+				for _, f := range files {
+					f.Close()
+				}
+				return "", cfg.errorf(err, "create tap %s", tmp)
+			}
+			q.raw, q.rbuf = raw, make([]byte, vnetHdrLen+65536)
+		}
+		t.queues[i] = q
+	}
+	t.file = files[0]
+	if len(files) == 1 {
+		t.mode += ", 1 queue"
+	} else {
+		t.mode += fmt.Sprintf(", %d queues", len(files))
+	}
+	if mqErr != nil {
+		t.mode += " (multi-queue refused: " + mqErr.Error() + ")"
+	}
+	return tmp, nil
 }
 
 // configure moves the link named tmp into ns and sets it up there through h.
@@ -193,35 +252,45 @@ func nlAddr(p netip.Prefix) *netlink.Addr {
 // Read reads one frame into bufs[0][offset:] in plain mode. With offloads
 // one read may yield a TCP super-frame: Read then returns its segments, up
 // to len(bufs) of them (give it BatchSize buffers). It allocates nothing
-// unless it fails.
+// unless it fails. It reads the first queue: it and Readers()[0] are the
+// same reader.
 func (t *TAP) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	if len(bufs) == 0 {
-		return 0, nil
-	}
-	if t.vnet != nil {
-		return t.readVnet(bufs, sizes, offset)
-	}
-	n, err := t.file.Read(bufs[0][offset:])
-	if err != nil {
-		return 0, t.ioError("read", err)
-	}
-	sizes[0] = n
-	return 1, nil
+	return t.queues[0].Read(bufs, sizes, offset)
 }
 
-// Write writes one frame. Concurrent Writes are serialised by the os.File.
-func (t *TAP) Write(frame []byte) (int, error) {
-	if t.vnet != nil {
-		return t.writeVnet(frame)
+// Readers returns one Reader per queue, the first being Read's. Each has
+// its own read state and buffers; run one goroutine per Reader. Together
+// they see every frame the container sends, each once. The kernel puts the
+// frames of one flow on one queue, so they come from one Reader, in order;
+// a flow moves to another queue only when the tun driver learns from
+// Write that the flow belongs there (see txQueue).
+func (t *TAP) Readers() []Reader {
+	r := make([]Reader, len(t.queues))
+	for i, q := range t.queues {
+		r[i] = q
 	}
-	n, err := t.file.Write(frame)
+	return r
+}
+
+// Queues returns how many queues the TAP has: Config.Queues, or 1 if that
+// was 0 or the kernel refused more.
+func (t *TAP) Queues() int { return len(t.queues) }
+
+// Write writes one frame, through the queue txQueue picks for its flow.
+// Safe for concurrent use: each write(2) on a queue is one frame.
+func (t *TAP) Write(frame []byte) (int, error) {
+	q := t.txQueue(frame)
+	if t.vnet != nil {
+		return t.writeVnet(q, frame)
+	}
+	n, err := q.file.Write(frame)
 	if err != nil {
 		return n, t.ioError("write", err)
 	}
 	return n, nil
 }
 
-// ioError maps err from the tun file to ErrClosed, an error wrapping ErrGone,
+// ioError maps err from a tun file to ErrClosed, an error wrapping ErrGone,
 // or a plain wrapped error.
 func (t *TAP) ioError(op string, err error) error {
 	if t.closed.Load() || errors.Is(err, os.ErrClosed) {
@@ -235,13 +304,20 @@ func (t *TAP) ioError(op string, err error) error {
 	return fmt.Errorf("%s tap %q in netns %s: %w", op, t.ifName, t.netns, err)
 }
 
-// Close closes the tun file, which deletes the link and makes a blocked Read
-// return ErrClosed. Only the first call does anything.
+// Close closes every queue's tun file, which deletes the link once the
+// last is closed, and makes each blocked Read return ErrClosed. Only the
+// first call does anything.
 func (t *TAP) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}
-	if err := t.file.Close(); err != nil {
+	var errs []error
+	for _, q := range t.queues {
+		if err := q.file.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close tap %q in netns %s: %w", t.ifName, t.netns, err)
 	}
 	return nil
@@ -256,11 +332,14 @@ func (t *TAP) MTU() int { return t.mtu }
 // IfName returns the interface's name inside its namespace.
 func (t *TAP) IfName() string { return t.ifName }
 
-// Mode says whether the TAP uses offloads, for the start-up log line.
+// Mode says whether the TAP uses offloads and how many queues it has, and
+// why not what Config asked for, for the start-up log line; for example
+// "vnet_hdr (tso4, tso6, csum), 4 queues" or "plain, 1 queue".
 func (t *TAP) Mode() string { return t.mode }
 
-// BatchSize is how many buffers Read can fill at once: one in plain mode,
-// enough for the segments of a 64 KiB super-frame with offloads.
+// BatchSize is how many buffers Read, or a Reader's Read, can fill at
+// once: one in plain mode, enough for the segments of a 64 KiB super-frame
+// with offloads.
 func (t *TAP) BatchSize() int {
 	if t.vnet != nil {
 		return 64

@@ -1,9 +1,7 @@
 package tap
 
 import (
-	"fmt"
 	"github.com/vxswitch/vxswitch/internal/csum"
-	"os"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -16,13 +14,12 @@ import (
 // super-frames that Read splits into MTU-sized frames.
 const offloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_TSO_ECN
 
-// vnetState is the state of a TAP opened with IFF_VNET_HDR.
+// vnetState is the writers' state of a TAP opened with IFF_VNET_HDR; each
+// queue has its own reader's (queue.rbuf).
 type vnetState struct {
-	raw  syscall.RawConn
-	rbuf []byte // one super-frame with its virtio header, owned by the reader
-
 	wmu     sync.Mutex // serialises writers: the fields below are theirs
 	gro     grow
+	groQ    *queue // the queue the segments gro holds go out on
 	whdr    [vnetHdrLen]byte
 	whdrGSO [vnetHdrLen]byte
 	wiov    [2]unix.Iovec
@@ -31,55 +28,29 @@ type vnetState struct {
 	wfn     func(fd uintptr) bool
 }
 
-// openVnet creates the TAP tmp with IFF_VNET_HDR and asks for offloads. It
-// returns an error, and no file, where the kernel refuses either.
-func openVnet(tmp string) (*os.File, *vnetState, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open /dev/net/tun: %w", err)
-	}
-	ifr, err := unix.NewIfreq(tmp)
-	if err != nil {
-		unix.Close(fd)
-		return nil, nil, err
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return nil, nil, fmt.Errorf("TUNSETIFF with IFF_VNET_HDR: %w", err)
-	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
-		unix.Close(fd)
-		return nil, nil, fmt.Errorf("TUNSETOFFLOAD csum+tso: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "/dev/net/tun")
-	raw, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	v := &vnetState{raw: raw, rbuf: make([]byte, vnetHdrLen+65536)}
+func newVnetState() *vnetState {
+	v := &vnetState{}
 	v.gro.buf = make([]byte, vnetHdrLen+65536)
 	v.wfn = v.writev
-	return f, v, nil
+	return v
 }
 
 // readVnet reads one super-frame and returns it as frames in bufs: TSO
 // frames segmented, partial checksums completed. A frame whose offload
 // header does not fit its bytes is dropped and the read retried.
-func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
-	v := t.vnet
+func (q *queue) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
+	t := q.t
 	for {
-		n, err := t.file.Read(v.rbuf)
+		n, err := q.file.Read(q.rbuf)
 		if err != nil {
-			return 0, t.ioError("read", err)
+			return 0, t.ioError(q.readOp, err)
 		}
 		if n < vnetHdrLen+ethHeaderLen {
 			t.badOffload.Add(1)
 			continue
 		}
-		h := decodeVnetHdr(v.rbuf)
-		frame := v.rbuf[vnetHdrLen:n]
+		h := decodeVnetHdr(q.rbuf)
+		frame := q.rbuf[vnetHdrLen:n]
 		switch h.gsoType &^ vnetGSOECN {
 		case vnetGSONone:
 			if h.flags&vnetFlagNeedsCsum != 0 {
@@ -109,14 +80,14 @@ func (t *TAP) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 
 // writeVnet writes frame behind an all-zero virtio header (no offload),
 // after any segments WriteCoalesce holds.
-func (t *TAP) writeVnet(frame []byte) (int, error) {
+func (t *TAP) writeVnet(q *queue, frame []byte) (int, error) {
 	v := t.vnet
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	if err := t.flushLocked(); err != nil {
 		return 0, err
 	}
-	return t.writevLocked(v.whdr[:], frame)
+	return t.writevLocked(q, v.whdr[:], frame)
 }
 
 // WriteCoalesce writes frame like Write, except that a TCP segment may be
@@ -150,10 +121,12 @@ func (t *TAP) WriteCoalesce(frame []byte) (int, error) {
 		return 0, err
 	}
 	if mergeable {
+		// Segments merge only within one flow: the first picks the queue.
 		v.gro.start(frame, s)
+		v.groQ = t.txQueue(frame)
 		return len(frame), nil
 	}
-	return t.writevLocked(v.whdr[:], frame)
+	return t.writevLocked(t.txQueue(frame), v.whdr[:], frame)
 }
 
 // Flush writes the segments WriteCoalesce holds, merged.
@@ -172,18 +145,18 @@ func (t *TAP) flushLocked() error {
 		return nil
 	}
 	b := t.vnet.gro.finish()
-	_, err := t.writevLocked(b[:vnetHdrLen], b[vnetHdrLen:])
+	_, err := t.writevLocked(t.vnet.groQ, b[:vnetHdrLen], b[vnetHdrLen:])
 	return err
 }
 
-// writevLocked writes one virtio header and one frame in one writev.
-func (t *TAP) writevLocked(hdr, frame []byte) (int, error) {
+// writevLocked writes one virtio header and one frame in one writev on q.
+func (t *TAP) writevLocked(q *queue, hdr, frame []byte) (int, error) {
 	v := t.vnet
 	v.wiov[0].Base = unsafe.SliceData(hdr)
 	v.wiov[0].SetLen(len(hdr))
 	v.wiov[1].Base = unsafe.SliceData(frame)
 	v.wiov[1].SetLen(len(frame))
-	if err := v.raw.Write(v.wfn); err != nil {
+	if err := q.raw.Write(v.wfn); err != nil {
 		return 0, t.ioError("write", err)
 	}
 	if v.errno != 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/vxswitch/vxswitch/admin"
 	"github.com/vxswitch/vxswitch/config"
 	"github.com/vxswitch/vxswitch/internal/daemon"
+	"github.com/vxswitch/vxswitch/tap"
 )
 
 type runOptions struct {
@@ -27,6 +28,7 @@ type runOptions struct {
 	fixedSourcePort            bool
 	noTAPOffload               bool
 	noUDPGSO, noUDPGRO         bool
+	tapQueues                  int
 }
 
 func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
@@ -40,6 +42,7 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&o.adminSocket, "admin-socket", "", "serve the admin API (vxswitch fdb, stats, capture, …) on the unix socket `PATH` (default: the file's admin.socket, else "+config.DefaultAdminSocket+")")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (default: the file's metrics.listen, else off)")
 	fs.BoolVar(&o.noTAPOffload, "no-tap-offload", false, "open TAPs without virtio headers: no TCP segmentation or checksum offload, one frame per read")
+	fs.IntVar(&o.tapQueues, "tap-queues", 0, "queues per TAP, each read by its own goroutine; the kernel keeps each flow on one queue (default: one per CPU, at most 8; 1 turns multi-queue off)")
 	fs.BoolVar(&o.noUDPGSO, "no-udp-gso", false, "send every underlay datagram as its own message (no UDP segmentation offload)")
 	fs.BoolVar(&o.noUDPGRO, "no-udp-gro", false, "receive underlay datagrams one by one (no UDP receive offload)")
 	fs.Usage = func() {
@@ -66,6 +69,9 @@ func cmdRun(args []string, stderr io.Writer) error {
 	}
 	if o.file == "" {
 		return usageError{errors.New("-c FILE is required")}
+	}
+	if o.tapQueues < 0 || o.tapQueues > tap.MaxQueues {
+		return usageError{fmt.Errorf("--tap-queues %d: want 0 (one per CPU) to %d", o.tapQueues, tap.MaxQueues)}
 	}
 	cfg, err := config.Load(o.file)
 	if err != nil {
@@ -101,7 +107,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		}
 	}
 	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload,
-		NoUDPGSO: o.noUDPGSO, NoUDPGRO: o.noUDPGRO, Logger: log})
+		NoUDPGSO: o.noUDPGSO, NoUDPGRO: o.noUDPGRO, TAPQueues: o.tapQueues, Logger: log})
 	if err != nil {
 		adminLn.Close()
 		if metricsLn != nil {

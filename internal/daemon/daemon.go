@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"fmt"
+	"runtime"
 
 	"go.uber.org/zap"
 
@@ -26,8 +27,15 @@ type Options struct {
 	// NoUDPGSO sends every underlay datagram as its own message; NoUDPGRO
 	// receives them one by one.
 	NoUDPGSO, NoUDPGRO bool
-	Logger             *zap.Logger
+	// TAPQueues is the number of queues of each TAP, each read by its own
+	// goroutine; 0 means one per CPU (at most maxDefaultQueues).
+	TAPQueues int
+	Logger    *zap.Logger
 }
+
+// maxDefaultQueues bounds the default TAP queue count on large machines:
+// each queue's reader holds 64 frame buffers of 64 KiB.
+const maxDefaultQueues = 8
 
 // Daemon is a started switch and its underlay.
 type Daemon struct {
@@ -61,7 +69,7 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	for i := range cfg.Ports {
-		if err := AddPort(sw, &cfg.Ports[i], !o.NoTAPOffload, log); err != nil {
+		if err := AddPort(sw, &cfg.Ports[i], !o.NoTAPOffload, o.TAPQueues, log); err != nil {
 			sw.Close()
 			conn.Close()
 			return nil, err
@@ -75,11 +83,15 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 func (d *Daemon) Close() error { return d.Switch.Close() }
 
 // AddPort opens the TAP for p, with offloads if asked and the kernel
-// agrees, and attaches it to the switch.
-func AddPort(sw *vswitch.Switch, p *config.Port, offload bool, log *zap.Logger) error {
+// agrees, and with queues queues (0: one per CPU), and attaches it to the
+// switch.
+func AddPort(sw *vswitch.Switch, p *config.Port, offload bool, queues int, log *zap.Logger) error {
+	if queues <= 0 {
+		queues = min(runtime.NumCPU(), maxDefaultQueues)
+	}
 	dev, err := tap.Open(tap.Config{
 		Name: p.Name, Netns: p.NetnsPath(), IfName: p.IfName,
-		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses, Offload: offload,
+		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses, Offload: offload, Queues: queues,
 	})
 	if err != nil {
 		return err

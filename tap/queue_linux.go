@@ -1,0 +1,174 @@
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/songgao/water"
+	"golang.org/x/sys/unix"
+)
+
+// queue is one queue of a TAP: one /dev/net/tun file attached to the link.
+// The kernel puts each frame the container sends on one queue; its reader,
+// one goroutine, reads it through the queue's Read.
+type queue struct {
+	t    *TAP
+	file *os.File // non-blocking, in Go's poller
+	// raw is file's raw connection, for writev with offloads on.
+	raw syscall.RawConn
+	// rbuf holds one super-frame with its virtio header with offloads on;
+	// the queue's reader owns it.
+	rbuf   []byte
+	readOp string // "read", or "read queue N" past the first queue
+}
+
+var _ Reader = (*queue)(nil)
+
+// Read reads frames from this queue, as TAP.Read does from the first.
+func (q *queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	if q.rbuf != nil {
+		return q.readVnet(bufs, sizes, offset)
+	}
+	n, err := q.file.Read(bufs[0][offset:])
+	if err != nil {
+		return 0, q.t.ioError(q.readOp, err)
+	}
+	sizes[0] = n
+	return 1, nil
+}
+
+// BatchSize is TAP.BatchSize: every queue reads alike.
+func (q *queue) BatchSize() int { return q.t.BatchSize() }
+
+// tunSetIff is the TUNSETIFF ioctl that creates the TAP or attaches a
+// further queue to it. A variable so tests can have the kernel refuse
+// multi-queue.
+var tunSetIff = func(fd int, ifr *unix.Ifreq) error {
+	return unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+}
+
+// openTun creates the TAP name with n queues, with virtio headers and
+// offloads if vnet. With n > 1 it is created with IFF_MULTI_QUEUE and each
+// further TUNSETIFF on the same name attaches one more queue. It returns
+// the queue files, or an error and no files (closing those it opened, which
+// deletes the link). The plain single-queue TAP is opened by water, as
+// before multi-queue; water's MultiQueue would do for more queues, but on a
+// failed TUNSETIFF (the refusal probed for) it leaks the descriptor, and it
+// opens without O_CLOEXEC, so every other case is opened here.
+func openTun(name string, n int, vnet bool) ([]*os.File, error) {
+	if n == 1 && !vnet {
+		ifce, err := water.New(water.Config{
+			DeviceType:             water.TAP,
+			PlatformSpecificParams: water.PlatformSpecificParams{Name: name},
+		})
+		if err != nil {
+			return nil, err
+		}
+		file, ok := ifce.ReadWriteCloser.(*os.File)
+		if !ok {
+			ifce.Close()
+			return nil, errors.New("water did not return an *os.File")
+		}
+		return []*os.File{file}, nil
+	}
+	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if vnet {
+		flags |= unix.IFF_VNET_HDR
+	}
+	if n > 1 {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
+	files := make([]*os.File, 0, n)
+	for i := range n {
+		// Offloads belong to the link: asking once, on creation, sets them
+		// for every queue.
+		f, err := openQueue(name, flags, vnet && i == 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			if i > 0 {
+				err = fmt.Errorf("attach queue %d of %d: %w", i+1, n, err)
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// openQueue opens /dev/net/tun and attaches it to the TAP name with flags,
+// creating the TAP if there is none by that name.
+func openQueue(name string, flags uint16, offload bool) (*os.File, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	ifr.SetUint16(flags)
+	if err := tunSetIff(fd, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TUNSETIFF with %s: %w", tunFlagNames(flags), err)
+	}
+	if offload {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("TUNSETOFFLOAD csum+tso: %w", err)
+		}
+	}
+	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
+}
+
+// tunFlagNames names the optional TUNSETIFF flags in flags, for errors.
+func tunFlagNames(flags uint16) string {
+	var names []string
+	if flags&unix.IFF_VNET_HDR != 0 {
+		names = append(names, "IFF_VNET_HDR")
+	}
+	if flags&unix.IFF_MULTI_QUEUE != 0 {
+		names = append(names, "IFF_MULTI_QUEUE")
+	}
+	if names == nil {
+		return "IFF_TAP"
+	}
+	return strings.Join(names, "|")
+}
+
+// txQueue returns the queue a frame is written through.
+//
+// With one queue that is the only one. With more, the choice matters even
+// though every queue delivers to the same container stack: on each write
+// the tun driver records which queue the frame's flow (by the kernel's
+// symmetric flow hash) was written on, and sends the container's frames of
+// that flow out on that queue (tun_flow_update and tun_automq_select_queue
+// in drivers/net/tun.c). Writing everything through the first queue would
+// pull every flow with traffic both ways onto the first queue's reader. So
+// the queue is a function of the frame's flow (flowHash): a flow is always
+// written through the same queue, the driver's record of it never flips
+// between queues, and flows stay spread over the readers. Frames that are
+// not IP use the first queue.
+//
+// A flow the container starts comes first on the queue the kernel's hash
+// picks and moves to its write queue once its other direction is written;
+// frames of it still unread on the old queue when it moves can be read
+// after newer ones on the new. The driver records a flow's queue after the
+// written frame has been through the container's stack, so what the stack
+// sends while handling the first frame written of a flow (a TCP reset, say)
+// still goes by the kernel's hash. It forgets a flow not written to for 3 s
+// (TUN_FLOW_EXPIRE), and the flow goes back to the kernel's pick.
+func (t *TAP) txQueue(frame []byte) *queue {
+	if len(t.queues) == 1 {
+		return t.queues[0]
+	}
+	return t.queues[queueIndex(flowHash(frame), len(t.queues))]
+}
