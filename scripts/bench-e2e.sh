@@ -6,8 +6,9 @@
 #
 # Underlay 192.0.2.1/2 (TEST-NET-1) on a veth pair between h1 and h2; overlay
 # 10.0.1.2 (c1) and 10.0.1.3 (c2), MTU 1450 on both. Against each: iperf3 TCP
-# with 1 and 4 streams, iperf3 UDP with 64-byte payloads at full rate, and
-# 1000 pings c1 → c2; for vxswitch also the CPU time and peak RSS of both
+# with 1 and 4 streams, iperf3 UDP with 64-byte payloads at full rate and
+# then, for both, at the rate the kernel received at full rate (the same
+# offered load), and 1000 pings c1 → c2; for vxswitch also the CPU time and peak RSS of both
 # switches, and per test the packets the kernel dropped around them (TAP
 # queues, underlay socket buffers). Then, with the throughput switches
 # stopped, the MAC table: a fresh vxswitch pair per run, and from h2's
@@ -344,10 +345,10 @@ drops_begin() { if [[ $1 == v ]]; then DROPS0=$(snap); fi; }
 drops_end() { if [[ $1 == v ]]; then echo "$run $2 $DROPS0 $(snap)" >>"$DIR/v-drops"; fi; }
 
 drops_report() {
-	printf '%-3s %-5s | %13s %13s %13s | %13s %13s %13s\n' run test \
+	printf '%-3s %-6s | %13s %13s %13s | %13s %13s %13s\n' run test \
 		"c1 TAP read" "h2 socket" "c2 input" "c2 TAP read" "h1 socket" "c1 input"
 	[[ -s $DIR/v-drops ]] || return 0
-	awk '{ printf "%-3s %-5s | %13d %13d %13d | %13d %13d %13d\n", $1, $2,
+	awk '{ printf "%-3s %-6s | %13d %13d %13d | %13d %13d %13d\n", $1, $2,
 		$9 - $3, $14 - $8, $13 - $7, $12 - $6, $11 - $5, $10 - $4 }' "$DIR/v-drops"
 }
 
@@ -391,11 +392,31 @@ suite() {
 		record "$f" udp_rx "$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000' "$j")"
 		record "$f" udp_loss "$(jq '.end.sum_received.lost_percent' "$j")"
 		jq -r '.end | "sent \(.sum_sent.packets) packets, received \(.sum_received.packets - .sum_received.lost_packets), lost \(.sum_received.lost_percent * 100 | round / 100) %"' "$j"
+		# The same offered load for both: what the kernel received at
+		# full rate in this run (the kernel's suite runs first).
+		if [[ $f == k ]]; then
+			UDP_RATE=$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds | floor' "$j")
+		fi
+	fi
+	if ((UDP_RATE > 0)); then
+		say "$f: UDP, 64-byte payloads, $UDP_RATE packets/s offered (the kernel's received rate), ${DURATION} s"
+		drops_begin "$f"
+		# iperf3's -b counts payload bits: 64 bytes, 512 bits a packet.
+		iperf "$f" udpfix -u -b $((UDP_RATE * 512)) -l 64 && ok=1 || ok=0
+		drops_end "$f" udpfix
+		if ((ok)); then
+			j=$DIR/$f-udpfix.json
+			record "$f" udpfix_tx "$(jq '.end.sum_sent.packets / .end.sum_sent.seconds / 1000' "$j")"
+			record "$f" udpfix_rx "$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000' "$j")"
+			record "$f" udpfix_loss "$(jq '.end.sum_received.lost_percent' "$j")"
+			jq -r '.end | "sent \(.sum_sent.packets) packets, received \(.sum_received.packets - .sum_received.lost_packets), lost \(.sum_received.lost_percent * 100 | round / 100) %"' "$j"
+		fi
 	fi
 }
 
 for ((run = 1; run <= RUNS; run++)); do
 	say "Run $run of $RUNS: kernel, then vxswitch"
+	UDP_RATE=0
 	suite k
 	c1=$(cputime "$PID_V1") c2=$(cputime "$PID_V2") t0=$(date +%s.%N)
 	suite v
@@ -558,6 +579,9 @@ vrow() { # LABEL METRIC DECIMALS: vxswitch only
 	row "UDP 64 B, sent (kpps)" udp_tx 1
 	row "UDP 64 B, received (kpps)" udp_rx 1
 	row "UDP 64 B, loss (%)" udp_loss 1
+	row "UDP 64 B at the kernel's received rate, offered (kpps)" udpfix_tx 1
+	row "UDP 64 B at the kernel's received rate, received (kpps)" udpfix_rx 1
+	row "UDP 64 B at the kernel's received rate, loss (%)" udpfix_loss 2
 	row "ping RTT p50 (µs)" rtt_p50 0
 	row "ping RTT p99 (µs)" rtt_p99 0
 	row "ping replies (of $PINGS)" ping_replies 0

@@ -54,6 +54,9 @@ func decodeVnetHdr(b []byte) vnetHdr {
 // the frame is dropped, never forwarded half-processed.
 var errBadGSO = errors.New("tap: inconsistent offload header")
 
+// errNoRoom: a super-frame has more segments than buffers were given.
+var errNoRoom = errors.New("tap: more segments than buffers")
+
 // completeChecksum finishes a CHECKSUM_PARTIAL frame: the kernel left the
 // pseudo-header sum in the checksum field at csumStart+csumOffset, and the
 // sum of everything from csumStart on completes it.
@@ -128,7 +131,7 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		n = 1
 	}
 	if n > len(out) {
-		return 0, errBadGSO
+		return 0, errNoRoom
 	}
 	seq := binary.BigEndian.Uint32(frame[l4+4 : l4+8])
 	flags := frame[l4+13]

@@ -21,8 +21,17 @@ type queue struct {
 	raw syscall.RawConn
 	// rbuf holds one super-frame with its virtio header with offloads on;
 	// the queue's reader owns it.
-	rbuf   []byte
-	readOp string // "read", or "read queue N" past the first queue
+	rbuf []byte
+	// pending is the length of a frame in rbuf read but not yet handed
+	// out: it did not fit the buffers left of the last batch.
+	pending int
+	// tryRead reads into tryBuf without waiting; tryN and tryErr are its
+	// result (tryErr EAGAIN when nothing is queued).
+	tryRead func(fd uintptr) bool
+	tryBuf  []byte
+	tryN    int
+	tryErr  error
+	readOp  string // "read", or "read queue N" past the first queue
 }
 
 var _ Reader = (*queue)(nil)

@@ -158,6 +158,7 @@ func (t *TAP) create(cfg *Config) (string, error) {
 				return "", cfg.errorf(err, "create tap %s", tmp)
 			}
 			q.raw, q.rbuf = raw, make([]byte, vnetHdrLen+65536)
+			q.tryRead = q.tryReadFn
 		}
 		t.queues[i] = q
 	}

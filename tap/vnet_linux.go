@@ -1,12 +1,14 @@
 package tap
 
 import (
-	"github.com/vxswitch/vxswitch/internal/csum"
+	"errors"
 	"sync"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/csum"
 )
 
 // offloads are what a vnet-header TAP asks the kernel for: checksum offload
@@ -40,42 +42,84 @@ func newVnetState() *vnetState {
 // header does not fit its bytes is dropped and the read retried.
 func (q *queue) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 	t := q.t
+	got := 0
 	for {
-		n, err := q.file.Read(q.rbuf)
-		if err != nil {
-			return 0, t.ioError(q.readOp, err)
-		}
-		if n < vnetHdrLen+ethHeaderLen {
-			t.badOffload.Add(1)
-			continue
-		}
-		h := decodeVnetHdr(q.rbuf)
-		frame := q.rbuf[vnetHdrLen:n]
-		switch h.gsoType &^ vnetGSOECN {
-		case vnetGSONone:
-			if h.flags&vnetFlagNeedsCsum != 0 {
-				if err := completeChecksum(frame, h); err != nil {
-					t.badOffload.Add(1)
-					continue
-				}
+		n := q.pending
+		q.pending = 0
+		if n == 0 {
+			var err error
+			if got == 0 {
+				n, err = q.file.Read(q.rbuf)
+			} else if n, err = q.readNow(q.rbuf); errors.Is(err, unix.EAGAIN) {
+				return got, nil
 			}
-			if offset+len(frame) > len(bufs[0]) {
-				t.badOffload.Add(1)
-				continue
-			}
-			sizes[0] = copy(bufs[0][offset:], frame)
-			return 1, nil
-		case vnetGSOTCPv4, vnetGSOTCPv6:
-			segs, err := segmentTCP(frame, h, bufs, sizes, offset)
 			if err != nil {
-				t.badOffload.Add(1)
-				continue
+				if got > 0 { // the next Read meets it again
+					return got, nil
+				}
+				return 0, t.ioError(q.readOp, err)
 			}
-			return segs, nil
-		default: // UDP fragmentation offload was not asked for
+		}
+		k, err := q.decodeVnet(q.rbuf[:n], bufs[got:], sizes[got:], offset)
+		switch {
+		case errors.Is(err, errNoRoom) && got > 0:
+			q.pending = n // first in the next batch
+			return got, nil
+		case err != nil:
 			t.badOffload.Add(1)
+		}
+		if got += k; got == len(bufs) {
+			return got, nil
 		}
 	}
+}
+
+// readNow reads one frame into b if one is queued, without waiting; it
+// returns EAGAIN if none is.
+func (q *queue) readNow(b []byte) (int, error) {
+	q.tryBuf = b
+	if err := q.raw.Read(q.tryRead); err != nil {
+		return 0, err
+	}
+	return q.tryN, q.tryErr
+}
+
+func (q *queue) tryReadFn(fd uintptr) bool {
+	for {
+		n, err := unix.Read(int(fd), q.tryBuf)
+		if err == unix.EINTR {
+			continue
+		}
+		q.tryN, q.tryErr = n, err
+		return true // one attempt: never wait in the poller
+	}
+}
+
+// decodeVnet hands out one frame read with its virtio header: a TSO
+// super-frame as its segments, a frame with a partial checksum finished.
+// It returns how many buffers it filled.
+func (q *queue) decodeVnet(b []byte, bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(b) < vnetHdrLen+ethHeaderLen {
+		return 0, errBadGSO
+	}
+	h := decodeVnetHdr(b)
+	frame := b[vnetHdrLen:]
+	switch h.gsoType &^ vnetGSOECN {
+	case vnetGSONone:
+		if h.flags&vnetFlagNeedsCsum != 0 {
+			if err := completeChecksum(frame, h); err != nil {
+				return 0, err
+			}
+		}
+		if offset+len(frame) > len(bufs[0]) {
+			return 0, errBadGSO
+		}
+		sizes[0] = copy(bufs[0][offset:], frame)
+		return 1, nil
+	case vnetGSOTCPv4, vnetGSOTCPv6:
+		return segmentTCP(frame, h, bufs, sizes, offset)
+	}
+	return 0, errBadGSO // UDP fragmentation offload was not asked for
 }
 
 // writeVnet writes frame behind an all-zero virtio header (no offload),
