@@ -28,7 +28,7 @@ func (k Kind) String() string {
 // Dest says where a MAC lives: a local port or a remote VTEP, named by a
 // small ID the switch assigns (a port index, or an index into the switch's
 // peer table). It packs into a uint64 so an entry's destination can be
-// replaced atomically while readers hold only a read lock.
+// replaced atomically while readers look it up without a lock.
 type Dest struct {
 	Kind Kind
 	ID   uint32

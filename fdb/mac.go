@@ -1,6 +1,7 @@
 package fdb
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -128,10 +129,9 @@ func (m MAC) IsZero() bool { return m == MAC{} }
 // source is never a group address, and the zero address names no station.
 func (m MAC) learnable() bool { return !m.IsMulticast() && !m.IsZero() }
 
-// key widens m into a uint64, which hashes faster than a [6]byte map key.
+// key widens m into a uint64, which hashes faster than a [6]byte key.
 func (m MAC) key() uint64 {
-	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 |
-		uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
+	return uint64(binary.BigEndian.Uint32(m[:4]))<<16 | uint64(binary.BigEndian.Uint16(m[4:]))
 }
 
 // macFromKey is the inverse of MAC.key.

@@ -16,7 +16,7 @@ type NeighEntry struct {
 
 // Neighbors is one VNI's neighbor table (IPv4 and IPv6 address → MAC) for
 // the ARP and ND proxy. It follows Table's rules: safe for concurrent use,
-// Lookup and refreshing Learns take only a read lock and allocate nothing,
+// Lookup and refreshing Learns take no lock and allocate nothing,
 // times are the caller's nanoseconds, static entries never age, are never
 // replaced by learning and do not count toward the limit.
 //
@@ -37,7 +37,7 @@ func NewNeighbors(maxNeighbors int, ageing time.Duration) *Neighbors {
 
 // ipKey is an address in its 16-byte form, which is already normalized (IPv4
 // and IPv4-mapped IPv6 share it, zones are not part of it) and, holding no
-// pointer, hashes faster as a map key than a netip.Addr.
+// pointer, hashes faster than a netip.Addr.
 type ipKey [16]byte
 
 func keyOf(ip netip.Addr) ipKey { return ip.As16() }
@@ -102,9 +102,8 @@ func (n *Neighbors) FullDrops() uint64 { return n.t.fullDrops.Load() }
 // Snapshot returns the entries a Lookup at now would find, sorted by IP
 // (IPv4 before IPv6).
 func (n *Neighbors) Snapshot(now int64) []NeighEntry {
-	var rows []NeighEntry
-	n.t.snapshot(now, func(k ipKey, v uint64, typ Type, age time.Duration) {
-		rows = append(rows, NeighEntry{IP: k.addr(), MAC: macFromKey(v), Type: typ, Age: age})
+	rows := snapshotRows(&n.t, now, func(k ipKey, v uint64, typ Type, age time.Duration) NeighEntry {
+		return NeighEntry{IP: k.addr(), MAC: macFromKey(v), Type: typ, Age: age}
 	})
 	slices.SortFunc(rows, func(a, b NeighEntry) int { return a.IP.Compare(b.IP) })
 	return rows

@@ -15,8 +15,8 @@ type Entry struct {
 }
 
 // Table is one VNI's MAC forwarding table. It is safe for concurrent use.
-// Lookup, and a Learn that refreshes or moves an existing entry, take only a
-// read lock and allocate nothing.
+// Lookup, and a Learn that refreshes or moves an existing entry, take no lock
+// and allocate nothing.
 //
 // Times are the caller's clock in nanoseconds (for example a monotonic
 // reading taken once per batch of frames), so tests can inject a fake clock.
@@ -39,8 +39,7 @@ func NewTable(maxMACs int, ageing time.Duration) *Table {
 
 // Lookup returns where mac lives as of now. Static entries never age.
 func (t *Table) Lookup(mac MAC, now int64) (Dest, bool) {
-	v, ok := t.t.lookup(mac.key(), now)
-	return unpackDest(v), ok
+	return lookupMAC(&t.t, mac, now)
 }
 
 // Learn records that mac was seen at d at time now. A group or zero MAC, or a
@@ -66,13 +65,14 @@ func (t *Table) Delete(mac MAC) bool { return t.t.delete(mac.key()) }
 // port goes away, and returns how many it deleted. Static entries stay.
 func (t *Table) FlushDest(d Dest) int {
 	v := d.pack()
-	return t.t.sweep(func(e *entry) bool { return e.val.Load() == v })
+	return t.t.sweep(func(got uint64, _ int64) bool { return got == v })
 }
 
 // FlushDests deletes the learned entries whose destination gone reports,
-// in one sweep however many destinations go; returns the count.
+// in one sweep however many destinations go; returns the count. gone may be
+// asked about one entry more than once.
 func (t *Table) FlushDests(gone func(Dest) bool) int {
-	return t.t.sweep(func(e *entry) bool { return gone(unpackDest(e.val.Load())) })
+	return t.t.sweep(func(v uint64, _ int64) bool { return gone(unpackDest(v)) })
 }
 
 // Expire deletes the learned entries that have aged as of now and returns how
@@ -91,9 +91,8 @@ func (t *Table) FullDrops() uint64 { return t.t.fullDrops.Load() }
 
 // Snapshot returns the entries a Lookup at now would find, sorted by MAC.
 func (t *Table) Snapshot(now int64) []Entry {
-	var rows []Entry
-	t.t.snapshot(now, func(k uint64, v uint64, typ Type, age time.Duration) {
-		rows = append(rows, Entry{MAC: macFromKey(k), Dest: unpackDest(v), Type: typ, Age: age})
+	rows := snapshotRows(&t.t, now, func(k uint64, v uint64, typ Type, age time.Duration) Entry {
+		return Entry{MAC: macFromKey(k), Dest: unpackDest(v), Type: typ, Age: age}
 	})
 	// The key orders like the MAC's bytes, and is cheaper to compare.
 	slices.SortFunc(rows, func(a, b Entry) int { return cmp.Compare(a.MAC.key(), b.MAC.key()) })
