@@ -23,8 +23,6 @@ type Verdict struct {
 	Copies int
 }
 
-func drop(r Reason) Verdict { return Verdict{Action: ActionDrop, Reason: r} }
-
 // Worker runs the forwarding decision and carries it out. Each data-path
 // goroutine owns one: it holds that goroutine's underlay sender and scratch
 // buffers, so forwarding allocates nothing.
