@@ -330,13 +330,16 @@ rcvbuf_errors() {
 }
 
 # snap: kernel drop counters around the vxswitch topology, as
-# "c1_tap_tx c1_tap_rx h1_udp_rcvbuf c2_tap_tx c2_tap_rx h2_udp_rcvbuf".
-# From a container's side, TAP TX is what vxswitch reads, RX what it writes.
+# "c1_tap_tx c1_tap_rx h1_udp_rcvbuf c1_udp_rcvbuf c2_tap_tx c2_tap_rx
+# h2_udp_rcvbuf c2_udp_rcvbuf". From a container's side, TAP TX is what
+# vxswitch reads, RX what it writes; a container's UDP receive-buffer drops
+# are iperf3's server not keeping up.
 snap() {
 	local n
 	for n in 1 2; do
 		ip -n "$(ns v "c$n")" -j -s link show dev eth1 | jq -r '.[0].stats64 | "\(.tx.dropped) \(.rx.dropped)"'
 		rcvbuf_errors "$(ns v "h$n")"
+		rcvbuf_errors "$(ns v "c$n")"
 	done | paste -sd' '
 }
 
@@ -345,11 +348,11 @@ drops_begin() { if [[ $1 == v ]]; then DROPS0=$(snap); fi; }
 drops_end() { if [[ $1 == v ]]; then echo "$run $2 $DROPS0 $(snap)" >>"$DIR/v-drops"; fi; }
 
 drops_report() {
-	printf '%-3s %-6s | %13s %13s %13s | %13s %13s %13s\n' run test \
-		"c1 TAP read" "h2 socket" "c2 input" "c2 TAP read" "h1 socket" "c1 input"
+	printf '%-3s %-6s | %11s %11s %11s %11s | %11s %11s %11s %11s\n' run test \
+		"c1 TAP read" "h2 socket" "c2 input" "c2 socket" "c2 TAP read" "h1 socket" "c1 input" "c1 socket"
 	[[ -s $DIR/v-drops ]] || return 0
-	awk '{ printf "%-3s %-6s | %13d %13d %13d | %13d %13d %13d\n", $1, $2,
-		$9 - $3, $14 - $8, $13 - $7, $12 - $6, $11 - $5, $10 - $4 }' "$DIR/v-drops"
+	awk '{ printf "%-3s %-6s | %11d %11d %11d %11d | %11d %11d %11d %11d\n", $1, $2,
+		$11 - $3, $17 - $9, $16 - $8, $18 - $10, $15 - $7, $13 - $5, $12 - $4, $14 - $6 }' "$DIR/v-drops"
 }
 
 suite() {
@@ -625,7 +628,8 @@ vrow() { # LABEL METRIC DECIMALS: vxswitch only
 	done
 	echo "Packets the kernel dropped around vxswitch, per test (vxswitch counts only its own" \
 		"drops). c1→c2: c1's TAP queue (h1 did not read in time), h2's underlay socket" \
-		"buffer (h2 did not drain it in time), c2's input (what h2 wrote). c2→c1 the mirror image."
+		"buffer (h2 did not drain it in time), c2's input (what h2 wrote), c2's UDP socket" \
+		"buffers (the receiving iperf3 did not keep up). c2→c1 the mirror image."
 	echo '```'
 	drops_report
 	echo '```'
