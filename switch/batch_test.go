@@ -91,3 +91,29 @@ func TestBatchIgnoredForPlainSender(t *testing.T) {
 		t.Errorf("plain sender got %d datagrams before any Flush, want 1", got)
 	}
 }
+
+// TestBatchReadsClockOnce: between StartBatch and Flush the clock is read
+// once, however many frames are forwarded; outside a batch, once per frame.
+func TestBatchReadsClockOnce(t *testing.T) {
+	reads := 0
+	clock := newClock()
+	f := newFixture(t, vswitch.Config{
+		Networks: []vswitch.NetworkConfig{blue(vtep2)},
+		Now:      func() int64 { reads++; return clock.Now() },
+	}, port("p1", "blue"), port("p2", "blue"))
+	f.w.StartBatch()
+	for i := byte(1); i <= 5; i++ {
+		f.fromPort("p1", frame(t, mac(i), mac(20)))
+	}
+	f.fromUnderlay(vtep2, vniBlue, frame(t, mac(30), mac(1)))
+	if reads != 1 {
+		t.Errorf("clock read %d times for one batch of 6 frames, want 1", reads)
+	}
+	f.w.Flush()
+	reads = 0
+	f.fromPort("p1", frame(t, mac(1), mac(20)))
+	f.fromPort("p1", frame(t, mac(2), mac(20)))
+	if reads != 2 {
+		t.Errorf("clock read %d times for 2 frames outside a batch, want 2", reads)
+	}
+}

@@ -38,6 +38,7 @@ func (s *Switch) routineReadFromPort(p *Port, r tap.Reader) {
 			s.portFailed(p, err)
 			return
 		}
+		w.StartBatch()
 		for i := 0; i < n; i++ {
 			w.FromPort(p, bufs[i], Headroom, sizes[i])
 		}
@@ -81,6 +82,7 @@ func (s *Switch) routineReadFromUnderlay() {
 			}
 			return
 		}
+		w.StartBatch()
 		for i := range msgs {
 			w.FromUnderlay(msgs[i].Addr, msgs[i].Buf[:msgs[i].N])
 		}

@@ -47,7 +47,24 @@ type Worker struct {
 
 	dry   bool
 	steps []string
+
+	// batchNow, when not zero, is the time of the read batch being
+	// forwarded: one clock read per batch instead of one per frame.
+	batchNow int64
 }
+
+// now is the switch's clock, read once per batch while one is open.
+func (w *Worker) now() int64 {
+	if w.batchNow != 0 {
+		return w.batchNow
+	}
+	return w.s.now()
+}
+
+// StartBatch reads the clock for the frames of one read batch, up to the
+// next Flush: they are learned and aged as seen at the same instant, as a
+// batch arrives within microseconds.
+func (w *Worker) StartBatch() { w.batchNow = w.s.now() }
 
 // NewWorker returns a Worker that sends to the underlay through tx.
 func (s *Switch) NewWorker(tx vtep.Sender) *Worker {
@@ -91,7 +108,7 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 	if n > maxFrame(p.cfg.MTU, e) {
 		return w.drop(ReasonOversize)
 	}
-	now := s.now()
+	now := w.now()
 	if d.learning {
 		w.learn(d, src, p.dest(), now)
 	}
@@ -201,7 +218,7 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 		}
 		sender = &peer{addr: src.Addr().Unmap(), id: newPeerID}
 	}
-	now := s.now()
+	now := w.now()
 	if !w.dry {
 		sender.lastSeen.Store(now)
 		sender.io.rx(len(b))
@@ -390,6 +407,7 @@ func (w *Worker) Batch() {
 // the kernel refuses are counted as underlay send errors (their frames were
 // already counted as forwarded); a failed port write counts on the port.
 func (w *Worker) Flush() {
+	w.batchNow = 0
 	if w.batch != nil {
 		if failed, _ := w.batch.Flush(); failed > 0 {
 			w.s.txErrors.Add(uint64(failed))
