@@ -312,3 +312,45 @@ func TestGROSize(t *testing.T) {
 func unsafePointer(b *byte) unsafe.Pointer { return unsafe.Pointer(b) }
 
 func putInt32(b []byte, v int32) { *(*int32)(unsafe.Pointer(&b[0])) = v }
+
+// TestGSORefusedRunGoesOutOneByOne: when the kernel refuses a GSO send for
+// a reason that concerns the datagrams or the socket (here EINVAL: GSO
+// needs the UDP checksum, and SO_NO_CHECK turns it off), the run is sent
+// datagram by datagram, nothing is lost, and GSO stays on for the next.
+func TestGSORefusedRunGoesOutOneByOne(t *testing.T) {
+	port := freePort(t)
+	a := listenOpts(t, "127.0.0.1", port, Options{FixedSourcePort: true})
+	b := listenOpts(t, "127.0.0.2", port, Options{})
+	if !strings.Contains(a.Mode(), "UDP GSO on") {
+		t.Skipf("no UDP GSO here: %s", a.Mode())
+	}
+	var serr error
+	if err := a.rxRaw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1)
+	}); err != nil || serr != nil {
+		t.Fatalf("set SO_NO_CHECK: %v %v", err, serr)
+	}
+	w := a.NewSender().(*Writer)
+	var sent [][]byte
+	for i := 0; i < 10; i++ {
+		sent = append(sent, datagram(5, 900, fmt.Sprint(i)))
+		if err := w.Queue(sent[i], UDPHeaderLen, 0, b.LocalAddr().Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if failed, err := w.Flush(); failed != 0 || err != nil {
+		t.Fatalf("Flush: %d failed, %v", failed, err)
+	}
+	got, _ := receiveAll(t, b, b.NewReceiver(16, 65536), len(sent))
+	for i := range sent {
+		if !bytes.Equal(got[i], sent[i][UDPHeaderLen:]) {
+			t.Fatalf("datagram %d: got %.12q", i, got[i][HeaderLen:])
+		}
+	}
+	if w.GSORuns() != 0 {
+		t.Errorf("GSORuns = %d, but the kernel refuses GSO without checksums", w.GSORuns())
+	}
+	if !a.gso.Load() {
+		t.Error("a refusal for this socket's setting turned GSO off for good")
+	}
+}
