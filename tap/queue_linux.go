@@ -32,6 +32,7 @@ type queue struct {
 	tryN    int
 	tryErr  error
 	readOp  string // "read", or "read queue N" past the first queue
+	index   uint32 // in TAP.queues
 }
 
 var _ Reader = (*queue)(nil)
@@ -49,7 +50,27 @@ func (q *queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		return 0, q.t.ioError(q.readOp, err)
 	}
 	sizes[0] = n
+	q.noteFlow(bufs[0][offset : offset+n])
 	return 1, nil
+}
+
+// flowSlots is the size of TAP.flowQueue, a power of two. Flows that share
+// a slot share a write queue; that costs spread, never order.
+const flowSlots = 4096
+
+// noteFlow records that frame's flow is read from q, for txQueue.
+func (q *queue) noteFlow(frame []byte) {
+	fq := q.t.flowQueue
+	if fq == nil {
+		return
+	}
+	h := flowHash(frame)
+	if h == 0 {
+		return
+	}
+	if s := &fq[h&(flowSlots-1)]; s.Load() != q.index+1 {
+		s.Store(q.index + 1) // only on a change: the slot's line stays shared
+	}
 }
 
 // BatchSize is TAP.BatchSize: every queue reads alike.
@@ -161,16 +182,19 @@ func tunFlagNames(flags uint16) string {
 // symmetric flow hash) was written on, and sends the container's frames of
 // that flow out on that queue (tun_flow_update and tun_automq_select_queue
 // in drivers/net/tun.c). Writing everything through the first queue would
-// pull every flow with traffic both ways onto the first queue's reader. So
-// the queue is a function of the frame's flow (flowHash): a flow is always
-// written through the same queue, the driver's record of it never flips
-// between queues, and flows stay spread over the readers. Frames that are
-// not IP use the first queue.
+// pull every flow with traffic both ways onto the first queue's reader.
+// So a flow is written through the queue its frames were last read from
+// (noteFlow keeps that per slot of its flowHash): the queue the kernel
+// picked for it, so the driver's record agrees with the kernel's own pick
+// and the flow never moves. A flow not read yet, one the other side starts,
+// is written through a queue chosen by its hash, and the kernel then sends
+// the container's side of it there. Frames that are not IP use the first
+// queue.
 //
-// A flow the container starts comes first on the queue the kernel's hash
-// picks and moves to its write queue once its other direction is written;
-// frames of it still unread on the old queue when it moves can be read
-// after newer ones on the new. The driver records a flow's queue after the
+// Two flows in one slot share its queue: the later-read one moves the
+// other, whose frames still unread on its old queue can then be read after
+// newer ones on the new; with 4096 slots that takes many concurrent flows.
+// The driver records a flow's queue after the
 // written frame has been through the container's stack, so what the stack
 // sends while handling the first frame written of a flow (a TCP reset, say)
 // still goes by the kernel's hash. It forgets a flow not written to for 3 s
@@ -179,5 +203,11 @@ func (t *TAP) txQueue(frame []byte) *queue {
 	if len(t.queues) == 1 {
 		return t.queues[0]
 	}
-	return t.queues[queueIndex(flowHash(frame), len(t.queues))]
+	h := flowHash(frame)
+	if h != 0 {
+		if i := t.flowQueue[h&(flowSlots-1)].Load(); i != 0 {
+			return t.queues[i-1]
+		}
+	}
+	return t.queues[queueIndex(h, len(t.queues))]
 }

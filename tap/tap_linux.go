@@ -32,7 +32,10 @@ import (
 type TAP struct {
 	file   *os.File // queues[0].file
 	queues []*queue
-	closed atomic.Bool
+	// flowQueue, with several queues, holds for each flow hash slot the
+	// queue (plus one) its frames were last read from; see txQueue.
+	flowQueue []atomic.Uint32
+	closed    atomic.Bool
 	// vnet is set when the TAP carries virtio headers (offloads on); it
 	// holds the writers' state, each queue its reader's.
 	vnet       *vnetState
@@ -144,8 +147,11 @@ func (t *TAP) create(cfg *Config) (string, error) {
 		}
 	}
 	t.queues = make([]*queue, len(files))
+	if len(files) > 1 {
+		t.flowQueue = make([]atomic.Uint32, flowSlots)
+	}
 	for i, f := range files {
-		q := &queue{t: t, file: f, readOp: "read"}
+		q := &queue{t: t, file: f, index: uint32(i), readOp: "read"}
 		if i > 0 {
 			q.readOp = fmt.Sprintf("read queue %d", i+1)
 		}

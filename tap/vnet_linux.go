@@ -67,6 +67,8 @@ func (q *queue) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 			return got, nil
 		case err != nil:
 			t.badOffload.Add(1)
+		default:
+			q.noteFlow(q.rbuf[vnetHdrLen:n])
 		}
 		if got += k; got == len(bufs) {
 			return got, nil
