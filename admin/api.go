@@ -112,11 +112,32 @@ type Stats struct {
 	// UnderlayTxErrors counts datagrams the kernel refused after their
 	// frames were counted as forwarded (batched sends fail late).
 	UnderlayTxErrors uint64 `json:"underlay_tx_errors"`
+	// Underlay is how the underlay sends and receives, and what its UDP
+	// offloads did; absent when the switch's underlay does not tell.
+	Underlay *UnderlayStats `json:"underlay,omitempty"`
 	// CaptureDrops counts events that captures and traces could not keep
 	// up with since the switch started; forwarding never waits for them.
 	CaptureDrops uint64 `json:"capture_drops"`
 	// Sessions is the number of captures and traces running now.
 	Sessions int `json:"sessions"`
+}
+
+// UnderlayStats is the underlay's mode and UDP offload counters.
+type UnderlayStats struct {
+	Mode string `json:"mode"`
+	// GSOMessages runs went out as one UDP GSO send each, GSODatagrams
+	// datagrams between them.
+	GSOMessages  uint64 `json:"gso_messages"`
+	GSODatagrams uint64 `json:"gso_datagrams"`
+	// GRORuns receives held a run of datagrams (UDP GRO), GRODatagrams
+	// datagrams between them.
+	GRORuns      uint64 `json:"gro_runs"`
+	GRODatagrams uint64 `json:"gro_datagrams"`
+	// GSOSockets per-source-port sockets are open for GSO; for
+	// GSOPortsRefused source ports none could be opened, and their runs
+	// go out datagram by datagram.
+	GSOSockets      int `json:"gso_sockets"`
+	GSOPortsRefused int `json:"gso_ports_refused"`
 }
 
 // ExplainRequest is the body of POST /v1/explain: a frame as if it arrived

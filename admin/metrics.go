@@ -25,6 +25,8 @@ type collector struct {
 	peerRxDatagrams, peerRxBytes, peerTxDatagrams        *prometheus.Desc
 	peerTxBytes, peerTxErrors, captureDropsDesc          *prometheus.Desc
 	underlayTxErrors                                     *prometheus.Desc
+	gsoMessages, gsoDatagrams, groRuns, groDatagrams     *prometheus.Desc
+	gsoSockets, gsoPortsRefused                          *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -62,6 +64,12 @@ func NewCollector(sw *vswitch.Switch, captureDrops func() uint64) prometheus.Col
 		peerTxBytes:       d("peer_tx_bytes_total", "VXLAN bytes (header and inner frame) sent to a remote VTEP.", peer...),
 		peerTxErrors:      d("peer_tx_errors_total", "Failed sends to a remote VTEP.", peer...),
 		underlayTxErrors:  d("underlay_tx_errors_total", "Datagrams the kernel refused after their frames were counted as forwarded."),
+		gsoMessages:       d("underlay_gso_messages_total", "Runs of datagrams sent as one UDP GSO send."),
+		gsoDatagrams:      d("underlay_gso_datagrams_total", "Datagrams sent in UDP GSO runs."),
+		groRuns:           d("underlay_gro_runs_total", "Receives that held a run of datagrams (UDP GRO)."),
+		groDatagrams:      d("underlay_gro_datagrams_total", "Datagrams received in UDP GRO runs."),
+		gsoSockets:        d("underlay_gso_sockets", "Per-source-port sockets open for UDP GSO."),
+		gsoPortsRefused:   d("underlay_gso_ports_refused", "Source ports no GSO socket could be opened for; their runs go out one by one."),
 		captureDropsDesc:  d("capture_drops_total", "Events captures and traces could not keep up with (forwarding never waits for them)."),
 	}
 }
@@ -72,6 +80,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.fdbEntries, c.neighEntries, c.unmatchedReceived, c.unmatchedDropped,
 		c.portRxFrames, c.portRxBytes, c.portTxFrames, c.portTxBytes, c.portTxErrors, c.portDrops,
 		c.peerRxDatagrams, c.peerRxBytes, c.peerTxDatagrams, c.peerTxBytes, c.peerTxErrors, c.captureDropsDesc, c.underlayTxErrors,
+		c.gsoMessages, c.gsoDatagrams, c.groRuns, c.groDatagrams, c.gsoSockets, c.gsoPortsRefused,
 	} {
 		ch <- d
 	}
@@ -120,6 +129,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.peerTxErrors, p.IO.TxErrors, a)
 	}
 	counter(c.underlayTxErrors, c.sw.UnderlayTxErrors())
+	if u, ok := c.sw.UnderlayOffloads(); ok {
+		counter(c.gsoMessages, u.GSOMessages)
+		counter(c.gsoDatagrams, u.GSODatagrams)
+		counter(c.groRuns, u.GRORuns)
+		counter(c.groDatagrams, u.GRODatagrams)
+		gauge(c.gsoSockets, u.GSOSockets)
+		gauge(c.gsoPortsRefused, u.GSOPortsRefused)
+	}
 	var drops uint64
 	if c.captureDrops != nil {
 		drops = c.captureDrops()

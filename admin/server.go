@@ -308,6 +308,13 @@ func (s *Server) stats() Stats {
 		Networks: []NetworkStats{}, Unmatched: counters(unmatched),
 		UnderlayTxErrors: s.sw.UnderlayTxErrors(), CaptureDrops: s.drops.Load(),
 	}
+	if u, ok := s.sw.UnderlayOffloads(); ok {
+		out.Underlay = &UnderlayStats{
+			Mode: u.Mode, GSOMessages: u.GSOMessages, GSODatagrams: u.GSODatagrams,
+			GRORuns: u.GRORuns, GRODatagrams: u.GRODatagrams,
+			GSOSockets: u.GSOSockets, GSOPortsRefused: u.GSOPortsRefused,
+		}
+	}
 	out.Total.Counters = counters(vswitch.Stats{})
 	out.Total.add(out.Unmatched)
 	for _, n := range nets {

@@ -224,10 +224,12 @@ grep -Eq "$MAC2.*c2-eth1" "$DIR/h2.tables" || die "h2's FDB does not show $MAC2 
 echo
 echo "FDB OK: h1 has $MAC2 behind $UL2 and $MAC1 on c1-eth1; h2 the mirror image"
 
-say "The same through h1's admin socket: vxswitch fdb and vxswitch peers"
+say "The same through h1's admin socket: vxswitch fdb, peers and stats"
 "$BIN" fdb --socket "$DIR/h1.sock" || die "vxswitch fdb failed"
 echo
 "$BIN" peers --socket "$DIR/h1.sock" || die "vxswitch peers failed"
+echo
+"$BIN" stats --socket "$DIR/h1.sock" || die "vxswitch stats failed"
 
 # ---------------------------------------------------------------- teardown
 

@@ -1,6 +1,7 @@
 package vswitch
 
 import (
+	"github.com/vxswitch/vxswitch/vtep"
 	"net/netip"
 	"time"
 
@@ -92,6 +93,15 @@ func (s *Switch) Stats() (networks []NetworkStats, unmatched Stats) {
 		networks = append(networks, NetworkStats{Name: d.name, VNI: d.vni, Stats: st, MACs: d.macs.Len(), Neighbors: d.neigh.Len()})
 	}
 	return networks, s.global.snapshot()
+}
+
+// UnderlayOffloads reports what UDP GSO and GRO did on the underlay; ok
+// is false when the underlay does not count them (an in-memory one).
+func (s *Switch) UnderlayOffloads() (st vtep.OffloadStats, ok bool) {
+	if u, is := s.underlay.(interface{ Offloads() vtep.OffloadStats }); is {
+		return u.Offloads(), true
+	}
+	return st, false
 }
 
 // UnderlayTxErrors counts datagrams the underlay refused after their

@@ -53,6 +53,10 @@ type Conn struct {
 	// gro: the receive socket takes runs whole (UDP_GRO).
 	gro bool
 
+	// Offload counters, added to once per run.
+	gsoMessages, gsoDatagrams atomic.Uint64
+	groRuns, groDatagrams     atomic.Uint64
+
 	closeOnce sync.Once
 }
 
@@ -133,6 +137,32 @@ func (c *Conn) gsoSocket(srcPort uint16) *gsoSock {
 		return c.rxGSO
 	}
 	return c.pool.get(srcPort)
+}
+
+// OffloadStats counts what UDP GSO and GRO did on an underlay.
+type OffloadStats struct {
+	// GSOMessages is how many runs went out as one GSO send, carrying
+	// GSODatagrams datagrams between them.
+	GSOMessages, GSODatagrams uint64
+	// GRORuns is how many receives held a run of datagrams, GRODatagrams
+	// how many datagrams those runs held.
+	GRORuns, GRODatagrams uint64
+	// GSOSockets is how many per-source-port sockets are open for GSO;
+	// GSOPortsRefused how many source ports could not have one (taken by
+	// someone else, or past the limit), whose runs go out one by one.
+	GSOSockets, GSOPortsRefused int
+	// Mode is Mode().
+	Mode string
+}
+
+// Offloads reports the offload counters.
+func (c *Conn) Offloads() OffloadStats {
+	open, failed := c.GSOSockets()
+	return OffloadStats{
+		GSOMessages: c.gsoMessages.Load(), GSODatagrams: c.gsoDatagrams.Load(),
+		GRORuns: c.groRuns.Load(), GRODatagrams: c.groDatagrams.Load(),
+		GSOSockets: open, GSOPortsRefused: failed, Mode: c.mode,
+	}
 }
 
 // GSOSockets reports how many per-source-port sockets are open for GSO and

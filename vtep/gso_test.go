@@ -124,6 +124,12 @@ func TestGSORun(t *testing.T) {
 				if gro && r.GRORuns() == 0 {
 					t.Error("receiver with UDP GRO got no run whole")
 				}
+				if st := a.Offloads(); st.GSOMessages != 1 || st.GSODatagrams != uint64(len(sent)) {
+					t.Errorf("sender's Offloads() = %+v, want 1 GSO message of %d datagrams", st, len(sent))
+				}
+				if st := b.Offloads(); gro && (st.GRORuns != r.GRORuns() || st.GRODatagrams < 2*st.GRORuns) {
+					t.Errorf("receiver's Offloads() = %+v after %d runs received", st, r.GRORuns())
+				}
 				if !gro && r.GRORuns() != 0 {
 					t.Errorf("receiver without UDP GRO reports %d runs", r.GRORuns())
 				}

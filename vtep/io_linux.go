@@ -37,6 +37,7 @@ type mmsghdr struct {
 // together; Read splits it at the segment size the kernel reports, so every
 // Message is one datagram as it was on the wire.
 type Reader struct {
+	c     *Conn
 	raw   syscall.RawConn
 	gro   bool
 	bufs  [][]byte
@@ -70,6 +71,7 @@ func (c *Conn) NewReceiver(batch, bufSize int) Receiver {
 		bufSize = max(bufSize, maxRun)
 	}
 	r := &Reader{
+		c:     c,
 		raw:   c.rxRaw,
 		gro:   c.gro,
 		bufs:  make([][]byte, batch),
@@ -111,6 +113,8 @@ func (r *Reader) Read() ([]Message, error) {
 			continue
 		}
 		r.runs++
+		r.c.groRuns.Add(1)
+		r.c.groDatagrams.Add(uint64((n + seg - 1) / seg))
 		for off := 0; off < n; off += seg {
 			end := min(off+seg, n)
 			r.out = append(r.out, Message{Buf: buf[off:end:end], N: end - off, Addr: addr})
@@ -425,6 +429,8 @@ func (w *Writer) sendRun(s *gsoSock, i, j int) error {
 		return w.gsoErrno
 	}
 	w.gsoRuns++
+	w.c.gsoMessages.Add(1)
+	w.c.gsoDatagrams.Add(uint64(j - i))
 	return nil
 }
 

@@ -315,6 +315,12 @@ func statsTable(t *table, st *admin.Stats) {
 	}
 	t.blank()
 	t.row("underlay send errors:", st.UnderlayTxErrors)
+	if u := st.Underlay; u != nil {
+		t.row("underlay mode:", u.Mode)
+		t.row("UDP GSO sends (datagrams):", fmt.Sprintf("%d (%d)", u.GSOMessages, u.GSODatagrams))
+		t.row("UDP GRO runs received (datagrams):", fmt.Sprintf("%d (%d)", u.GRORuns, u.GRODatagrams))
+		t.row("GSO sockets open (ports refused):", fmt.Sprintf("%d (%d)", u.GSOSockets, u.GSOPortsRefused))
+	}
 	t.row("capture drops:", st.CaptureDrops)
 	t.row("captures and traces running:", st.Sessions)
 }

@@ -373,6 +373,14 @@ func TestIntegrationAdmin(t *testing.T) {
 		if st.CaptureDrops == 0 {
 			t.Errorf("capture_drops 0 after 12 MB past a capture nobody reads")
 		}
+		// The sender's TSO super-frames left as UDP GSO runs.
+		if u := st.Underlay; u == nil || u.Mode == "" || u.GSOMessages == 0 || u.GSODatagrams < 2*u.GSOMessages {
+			t.Errorf("underlay stats %+v after a 12 MB transfer out of this host, want GSO runs counted", u)
+		}
+		out, _, _ := cli("stats", "--socket", sock)
+		if !strings.Contains(out, "UDP GSO sends (datagrams):") {
+			t.Errorf("stats table lacks the UDP GSO row:\n%s", out)
+		}
 	})
 
 	t.Run("metrics endpoint serves the counters", func(t *testing.T) {
@@ -402,6 +410,7 @@ func TestIntegrationAdmin(t *testing.T) {
 			`vxswitch_port_rx_frames_total{network="blue",port="blue-eth1"}`:                100,
 			`vxswitch_peer_rx_datagrams_total{vtep="192.0.2.2"}`:                            100,
 			`vxswitch_capture_drops_total`:                                                  1,
+			`vxswitch_underlay_gso_messages_total`:                                          1,
 			`vxswitch_network_dropped_frames_total{network="red",reason="runt",vni="4098"}`: 0,
 		} {
 			v, ok := values[name]
