@@ -310,7 +310,7 @@ func (w *Writer) Flush() (failed int, err error) {
 		return 0, nil
 	}
 	w.failed, w.errno = 0, 0
-	plain := 0 // datagrams before plain not yet sent go out one by one
+	plain := 0 // the first datagram not sent yet: up to the next GSO run, they go one by one
 	for i := 0; i < n; {
 		j := w.runEnd(i, n)
 		if j-i < 2 {
