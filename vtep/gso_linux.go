@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/nsrun"
 )
 
 // UDP segmentation offload (GSO, UDP_SEGMENT) sends a run of datagrams that
@@ -107,32 +108,15 @@ func (p *gsoPool) get(port uint16) *gsoSock {
 
 // openIn opens the socket for port inside the Conn's namespace: the calling
 // goroutine may run on a thread of another one (a test's, say).
-func (p *gsoPool) openIn(port uint16) (*gsoSock, error) {
-	runtime.LockOSThread()
-	cur, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
+func (p *gsoPool) openIn(port uint16) (s *gsoSock, err error) {
+	err = nsrun.Do(p.ns, func() error {
+		s, err = openGSOSocket(p.local, port)
+		return err
+	})
+	if err != nil && s != nil { // opened, but the thread could not leave
+		s.conn.Close()
+		s = nil
 	}
-	defer cur.Close()
-	if cur.Equal(p.ns) {
-		runtime.UnlockOSThread()
-		return openGSOSocket(p.local, port)
-	}
-	if err := netns.Set(p.ns); err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
-	}
-	s, err := openGSOSocket(p.local, port)
-	if rerr := netns.Set(cur); rerr != nil {
-		// The thread stays locked, so the runtime retires it with the
-		// goroutine instead of running others in the wrong namespace.
-		if s != nil {
-			s.conn.Close()
-		}
-		return nil, errors.Join(err, rerr)
-	}
-	runtime.UnlockOSThread()
 	return s, err
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/nsrun"
 )
 
 // RequireRoot skips the test unless it runs as root.
@@ -112,28 +114,10 @@ func (ns *NS) Do(f func() error) error {
 		return fmt.Errorf("open netns %s: %w", ns.Path, err)
 	}
 	defer h.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", ns.Name, err)
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, err) // thread stays locked and dies with the goroutine
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	if err := nsrun.Do(h, f); err != nil {
+		return fmt.Errorf("netns %s: %w", ns.Name, err)
+	}
+	return nil
 }
 
 // Veth joins a and b with a veth pair named ifA (in a) and ifB (in b),
