@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/internal/nstest"
 	"github.com/vxswitch/vxswitch/vtep"
 )
 
@@ -57,7 +58,7 @@ func TestIntegrationMACFlood(t *testing.T) {
 		}
 	}
 	// Let h2 drain what h1 flooded to it before reading its table.
-	eventually(5*time.Second, func() bool { return l.h2.learned("blue") >= maxMACs })
+	nstest.Poll(5*time.Second, func() bool { return l.h2.learned("blue") >= maxMACs })
 	for _, p := range [][2]*ctr{{l.c2, l.c1}, {l.c4, l.c3}} {
 		if err := transfer(p[0], p[1], 5004, 1<<20, 20*time.Second); err != nil {
 			t.Errorf("after the flood: %v", err)
@@ -209,7 +210,7 @@ func TestIntegrationHostileDatagrams(t *testing.T) {
 		}
 		return false
 	}
-	if !eventually(5*time.Second, func() bool { return counted() && sawControl() }) {
+	if !nstest.Poll(5*time.Second, func() bool { return counted() && sawControl() }) {
 		t.Errorf("control datagram seen by c1: %v", sawControl())
 	}
 	for _, c := range cases {
@@ -260,7 +261,7 @@ func TestIntegrationARPSpoofStatic(t *testing.T) {
 		}
 	}
 	// h1 takes 2 frames from c1 and 3 datagrams; h2 gets c1's 2 flooded.
-	if !eventually(5*time.Second, func() bool {
+	if !nstest.Poll(5*time.Second, func() bool {
 		return l.h1.stats("blue").Stats.Received >= rx1+5 && l.h2.stats("blue").Stats.Received >= rx2+2
 	}) {
 		t.Fatalf("spoofed frames not all received: h1 blue %d (+5 wanted), h2 blue %d (+2 wanted)",
@@ -287,7 +288,7 @@ func TestIntegrationARPSpoofStatic(t *testing.T) {
 		t.Fatal(err)
 	}
 	var answers []net.HardwareAddr
-	eventually(3*time.Second, func() bool {
+	nstest.Poll(3*time.Second, func() bool {
 		answers = answers[:0]
 		for _, f := range pkt.received() {
 			p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)

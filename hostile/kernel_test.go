@@ -271,7 +271,7 @@ func TestIntegrationKernelCaptures(t *testing.T) {
 		"ipv4-udp", "ipv6-udp", "vlan-ipv4-udp", "jumbo-ipv4-udp", "ipv4-tcp-syn"}
 	want6 := []string{"arp-request", "ipv4-udp"}
 	var got4, got6 map[string]capture
-	eventually(10*time.Second, func() bool {
+	nstest.Poll(10*time.Second, func() bool {
 		got4, got6 = firstOfEach(t, rec4.all()), firstOfEach(t, rec6.all())
 		return hasAll(got4, want4) && hasAll(got6, want6)
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vxswitch/vxswitch/fdb"
+	"github.com/vxswitch/vxswitch/internal/nstest"
 	vswitch "github.com/vxswitch/vxswitch/switch"
 )
 
@@ -68,7 +69,7 @@ func (h *host) since(before snapshot) counts { return h.counts().sub(before[h.na
 func (h *host) check(t *testing.T, before snapshot, what string, cond func(d counts) bool) {
 	t.Helper()
 	var d counts
-	ok := poll(arrive, func() bool { d = h.since(before); return cond(d) })
+	ok := nstest.Poll(arrive, func() bool { d = h.since(before); return cond(d) })
 	if ok {
 		d = h.settled().sub(before[h.name])
 		ok = cond(d)
@@ -211,7 +212,7 @@ func (h *host) fdbRows(network string, ages bool) string {
 func (h *host) wantFDB(t *testing.T, network string, ct *container, where string, within time.Duration) {
 	t.Helper()
 	what := fmt.Sprintf("%s: %s (%s) at %q", h.name, ct.name, ct.mac, where)
-	if !poll(within, func() bool { return h.fdbWhere(network, ct) == where }) {
+	if !nstest.Poll(within, func() bool { return h.fdbWhere(network, ct) == where }) {
 		t.Fatalf("%s: not within %v; %s", what, within, h.fdbString(network))
 	}
 }
@@ -221,19 +222,3 @@ func vtepOf(o *host) string { return "vtep " + o.addr.String() }
 
 // portOf is how the FDB names a MAC on ct's port.
 func portOf(ct *container) string { return "port " + ct.port }
-
-// poll calls cond until it holds or within has passed; it reports whether
-// cond held. It polls rather than sleeps so a fast machine is not slowed
-// and a busy one is given time.
-func poll(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -3,6 +3,8 @@ package scenario
 import (
 	"testing"
 	"time"
+
+	"github.com/vxswitch/vxswitch/internal/nstest"
 )
 
 // TestIntegrationContainerDeath: deleting a container's namespace deletes
@@ -22,7 +24,7 @@ func TestIntegrationContainerDeath(t *testing.T) {
 	doomed.Close()
 	c2b.ns.Delete(t)
 
-	if !poll(10*time.Second, func() bool { return !h2.hasPort(c2b) }) {
+	if !nstest.Poll(10*time.Second, func() bool { return !h2.hasPort(c2b) }) {
 		t.Fatalf("h2 still lists port %s 10s after its namespace was deleted: %+v", c2b.port, h2.d.Switch.Ports())
 	}
 	if !h2.hasPort(c2) {

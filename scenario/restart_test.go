@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/vxswitch/vxswitch/internal/nstest"
 )
 
 // TestIntegrationRestart: closing h2's vxswitch removes c2's eth1; starting
@@ -41,7 +43,7 @@ func TestIntegrationRestart(t *testing.T) {
 
 	// The new switch takes the stream from h1 at once, before c2 has sent
 	// anything to teach it where c1 is.
-	if !poll(arrive, func() bool { return h2.counts().peer(h1).RxFrames > 0 }) {
+	if !nstest.Poll(arrive, func() bool { return h2.counts().peer(h1).RxFrames > 0 }) {
 		t.Errorf("the restarted h2 received nothing of c1's stream within %v; h2 counters:%v", arrive, h2.counts())
 	}
 	stop()

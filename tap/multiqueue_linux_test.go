@@ -367,7 +367,7 @@ func TestIntegrationMultiQueueClose(t *testing.T) {
 			_, errs := readQueues(tp)
 			time.Sleep(50 * time.Millisecond) // let the Reads block
 			closeReaders(t, tp, errs, queues)
-			if !waitFor(2*time.Second, func() bool { _, err := h.LinkByName("eth1"); return err != nil }) {
+			if !nstest.Poll(2*time.Second, func() bool { _, err := h.LinkByName("eth1"); return err != nil }) {
 				t.Error("eth1 still in the namespace after Close")
 			}
 			for i, r := range tp.Readers() {

@@ -18,6 +18,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vxswitch/vxswitch/internal/nstest"
 )
 
 var (
@@ -300,7 +302,7 @@ func TestIntegrationClose(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Close did not unblock Read")
 	}
-	if !waitFor(2*time.Second, func() bool { _, err := h.LinkByName("eth1"); return err != nil }) {
+	if !nstest.Poll(2*time.Second, func() bool { _, err := h.LinkByName("eth1"); return err != nil }) {
 		t.Error("eth1 still in the namespace after Close")
 	}
 	if err := tp.Close(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -177,5 +178,21 @@ func AddrUp(t testing.TB, ns *NS, name string, addr netip.Prefix) {
 	}
 	if err := nl.LinkSetUp(link); err != nil {
 		t.Fatalf("%s: %s up: %v", ns.Name, name, err)
+	}
+}
+
+// Poll calls cond until it holds or within has passed, and reports whether
+// it held. It polls rather than sleeps once, so a fast machine is not
+// slowed and a busy one is given time.
+func Poll(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
