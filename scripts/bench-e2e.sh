@@ -97,21 +97,17 @@ die() {
 }
 
 cleanup() {
-	local rc=$? ns pid
+	local rc=$? pid
 	trap - EXIT INT TERM
 	set +e
 	for pid in "${PIDS[@]}"; do
 		stop "$pid"
 	done
-	for ns in "${CREATED_NS[@]}"; do
-		[[ -e /run/netns/$ns ]] && ip netns del "$ns"
-	done
+	delete_created_ns
 	rm -rf "$DIR"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT
-trap 'echo "terminated" >&2; exit 143' TERM
+on_exit cleanup
 
 # forget PID: drop a process that has exited and been waited for from PIDS,
 # so that cleanup cannot signal whatever gets its number later.
@@ -355,8 +351,36 @@ drops_report() {
 		$11 - $3, $17 - $9, $16 - $8, $18 - $10, $15 - $7, $13 - $5, $12 - $4, $14 - $6 }' "$DIR/v-drops"
 }
 
+# measure FLAVOR NAME KIND IPERF3_ARGS...: one iperf3 test, with the drops
+# around it; records its metrics under NAME from the JSON, for KIND tcp
+# (receiver Gb/s, retransmits) or udp (packets/s sent and received, loss).
+# Returns non-zero if iperf3 failed.
+measure() {
+	local f=$1 name=$2 kind=$3 j ok
+	shift 3
+	drops_begin "$f"
+	iperf "$f" "$name" "$@" && ok=1 || ok=0
+	drops_end "$f" "$name"
+	((ok)) || return 1
+	j=$DIR/$f-$name.json
+	case $kind in
+	tcp)
+		record "$f" "$name" "$(jq '.end.sum_received.bits_per_second / 1e9' "$j")"
+		record "$f" "${name}_retr" "$(jq '.end.sum_sent.retransmits' "$j")"
+		echo "receiver $(jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$j") Gb/s," \
+			"retransmits $(jq '.end.sum_sent.retransmits' "$j")"
+		;;
+	udp)
+		record "$f" "${name}_tx" "$(jq '.end.sum_sent.packets / .end.sum_sent.seconds / 1000' "$j")"
+		record "$f" "${name}_rx" "$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000' "$j")"
+		record "$f" "${name}_loss" "$(jq '.end.sum_received.lost_percent' "$j")"
+		jq -r '.end | "sent \(.sum_sent.packets) packets, received \(.sum_received.packets - .sum_received.lost_packets), lost \(.sum_received.lost_percent * 100 | round / 100) %"' "$j"
+		;;
+	esac
+}
+
 suite() {
-	local f=$1 j ok
+	local f=$1
 	# Pings first, on an idle overlay: after the UDP flood queues may still drain.
 	say "$f: $PINGS pings, 1 ms apart"
 	drops_begin "$f"
@@ -364,56 +388,19 @@ suite() {
 	drops_end "$f" ping
 	tail -n 2 "$DIR/$f-ping.out"
 	say "$f: TCP, 1 stream, ${DURATION} s"
-	drops_begin "$f"
-	iperf "$f" tcp1 && ok=1 || ok=0
-	drops_end "$f" tcp1
-	if ((ok)); then
-		j=$DIR/$f-tcp1.json
-		record "$f" tcp1 "$(jq '.end.sum_received.bits_per_second / 1e9' "$j")"
-		record "$f" tcp1_retr "$(jq '.end.sum_sent.retransmits' "$j")"
-		echo "receiver $(jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$j") Gb/s," \
-			"retransmits $(jq '.end.sum_sent.retransmits' "$j")"
-	fi
+	measure "$f" tcp1 tcp || true
 	say "$f: TCP, 4 streams, ${DURATION} s"
-	drops_begin "$f"
-	iperf "$f" tcp4 -P 4 && ok=1 || ok=0
-	drops_end "$f" tcp4
-	if ((ok)); then
-		j=$DIR/$f-tcp4.json
-		record "$f" tcp4 "$(jq '.end.sum_received.bits_per_second / 1e9' "$j")"
-		record "$f" tcp4_retr "$(jq '.end.sum_sent.retransmits' "$j")"
-		echo "receiver $(jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$j") Gb/s," \
-			"retransmits $(jq '.end.sum_sent.retransmits' "$j")"
-	fi
+	measure "$f" tcp4 tcp -P 4 || true
 	say "$f: UDP, 64-byte payloads, unlimited rate, ${DURATION} s"
-	drops_begin "$f"
-	iperf "$f" udp -u -b 0 -l 64 && ok=1 || ok=0
-	drops_end "$f" udp
-	if ((ok)); then
-		j=$DIR/$f-udp.json
-		record "$f" udp_tx "$(jq '.end.sum_sent.packets / .end.sum_sent.seconds / 1000' "$j")"
-		record "$f" udp_rx "$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000' "$j")"
-		record "$f" udp_loss "$(jq '.end.sum_received.lost_percent' "$j")"
-		jq -r '.end | "sent \(.sum_sent.packets) packets, received \(.sum_received.packets - .sum_received.lost_packets), lost \(.sum_received.lost_percent * 100 | round / 100) %"' "$j"
-		# The same offered load for both: what the kernel received at
-		# full rate in this run (the kernel's suite runs first).
-		if [[ $f == k ]]; then
-			UDP_RATE=$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds | floor' "$j")
-		fi
+	# The same offered load for both: what the kernel received at full
+	# rate in this run (the kernel's suite runs first).
+	if measure "$f" udp udp -u -b 0 -l 64 && [[ $f == k ]]; then
+		UDP_RATE=$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds | floor' "$DIR/k-udp.json")
 	fi
 	if ((UDP_RATE > 0)); then
 		say "$f: UDP, 64-byte payloads, $UDP_RATE packets/s offered (the kernel's received rate), ${DURATION} s"
-		drops_begin "$f"
 		# iperf3's -b counts payload bits: 64 bytes, 512 bits a packet.
-		iperf "$f" udpfix -u -b $((UDP_RATE * 512)) -l 64 && ok=1 || ok=0
-		drops_end "$f" udpfix
-		if ((ok)); then
-			j=$DIR/$f-udpfix.json
-			record "$f" udpfix_tx "$(jq '.end.sum_sent.packets / .end.sum_sent.seconds / 1000' "$j")"
-			record "$f" udpfix_rx "$(jq '(.end.sum_received.packets - .end.sum_received.lost_packets) / .end.sum_received.seconds / 1000' "$j")"
-			record "$f" udpfix_loss "$(jq '.end.sum_received.lost_percent' "$j")"
-			jq -r '.end | "sent \(.sum_sent.packets) packets, received \(.sum_received.packets - .sum_received.lost_packets), lost \(.sum_received.lost_percent * 100 | round / 100) %"' "$j"
-		fi
+		measure "$f" udpfix udp -u -b $((UDP_RATE * 512)) -l 64 || true
 	fi
 }
 

@@ -64,21 +64,17 @@ die() {
 }
 
 cleanup() {
-	local rc=$? ns
+	local rc=$?
 	trap - EXIT INT TERM
 	set +e
 	stop "$PID_NC"
 	stop "$PID_H1"
 	stop "$PID_H2"
-	for ns in "${CREATED_NS[@]}"; do
-		[[ -e /run/netns/$ns ]] && ip netns del "$ns"
-	done
+	delete_created_ns
 	rm -rf "$DIR"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'echo "interrupted" >&2; exit 130' INT
-trap 'echo "terminated" >&2; exit 143' TERM
+on_exit cleanup
 
 # ---------------------------------------------------------------- topology
 

@@ -37,3 +37,23 @@ need_root_and_binary() {
 	BIN=$(realpath "$1")
 	[[ -x $BIN ]] || { echo "$0: $1: not an executable" >&2; exit 1; }
 }
+
+# delete_created_ns: delete every namespace in the caller's CREATED_NS that
+# still exists.
+delete_created_ns() {
+	local ns
+	for ns in "${CREATED_NS[@]}"; do
+		if [[ -e /run/netns/$ns ]]; then
+			ip netns del "$ns"
+		fi
+	done
+}
+
+# on_exit FUNC: run FUNC when the script exits, also on ^C or SIGTERM
+# (which exit 130 and 143, so FUNC still runs).
+on_exit() {
+	# shellcheck disable=SC2064 # FUNC is a name, meant to be expanded now
+	trap "$1" EXIT
+	trap 'echo "interrupted" >&2; exit 130' INT
+	trap 'echo "terminated" >&2; exit 143' TERM
+}
