@@ -76,6 +76,29 @@ func receiveAll(t *testing.T, c *Conn, r Receiver, want int) ([][]byte, []netip.
 	return got, from
 }
 
+// flushAll flushes w, failing the test if anything was refused.
+func flushAll(t *testing.T, w *Writer) {
+	t.Helper()
+	if failed, err := w.Flush(); failed != 0 || err != nil {
+		t.Fatalf("Flush: %d failed, %v", failed, err)
+	}
+}
+
+// receiveSent reads len(sent) datagrams through r and checks that they are
+// sent's, whole and in order (each after its UDPHeaderLen bytes of
+// headroom); it returns their senders.
+func receiveSent(t *testing.T, c *Conn, r Receiver, sent [][]byte) []netip.AddrPort {
+	t.Helper()
+	got, from := receiveAll(t, c, r, len(sent))
+	for i := range sent {
+		if want := sent[i][UDPHeaderLen:]; !bytes.Equal(got[i], want) {
+			t.Fatalf("datagram %d from %v: got %d bytes %.24q, want %d bytes %.24q",
+				i, from[i], len(got[i]), got[i][min(HeaderLen, len(got[i])):], len(want), want[HeaderLen:])
+		}
+	}
+	return from
+}
+
 // TestGSORun sends a run of equal datagrams and a shorter last one from one
 // source port: they leave as one GSO message and arrive as the datagrams
 // they were, in order, from that port, whether the receiver takes the run
@@ -101,37 +124,29 @@ func TestGSORun(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if failed, err := w.Flush(); failed != 0 || err != nil {
-					t.Fatalf("Flush: %d failed, %v", failed, err)
+				flushAll(t, w)
+				if n := a.Offloads().GSOMessages; n != 1 {
+					t.Errorf("%d GSO messages, want the 21 datagrams sent as 1", n)
 				}
-				if w.GSORuns() != 1 {
-					t.Errorf("GSORuns = %d, want the 21 datagrams sent as 1 GSO message", w.GSORuns())
+				r := b.NewReceiver(8, 65536)
+				wantPort := uint16(50001)
+				if fixed {
+					wantPort = port
 				}
-				r := b.NewReceiver(8, 65536).(*Reader)
-				got, from := receiveAll(t, b, r, len(sent))
-				for i := range sent {
-					if !bytes.Equal(got[i], sent[i][UDPHeaderLen:]) {
-						t.Fatalf("datagram %d: got %d bytes %.24q, want %d bytes %.24q", i, len(got[i]), got[i][HeaderLen:], len(sent[i])-UDPHeaderLen, sent[i][UDPHeaderLen+HeaderLen:])
-					}
-					wantPort := uint16(50001)
-					if fixed {
-						wantPort = port
-					}
-					if from[i].Port() != wantPort {
-						t.Fatalf("datagram %d from %v, want source port %d", i, from[i], wantPort)
+				for i, from := range receiveSent(t, b, r, sent) {
+					if from.Port() != wantPort {
+						t.Fatalf("datagram %d from %v, want source port %d", i, from, wantPort)
 					}
 				}
-				if gro && r.GRORuns() == 0 {
-					t.Error("receiver with UDP GRO got no run whole")
+				if st := a.Offloads(); st.GSODatagrams != uint64(len(sent)) {
+					t.Errorf("sender's Offloads() = %+v, want %d datagrams in GSO runs", st, len(sent))
 				}
-				if st := a.Offloads(); st.GSOMessages != 1 || st.GSODatagrams != uint64(len(sent)) {
-					t.Errorf("sender's Offloads() = %+v, want 1 GSO message of %d datagrams", st, len(sent))
+				st := b.Offloads()
+				if gro && (st.GRORuns == 0 || st.GRODatagrams < 2*st.GRORuns || st.GRODatagrams > uint64(len(sent))) {
+					t.Errorf("receiver with UDP GRO: Offloads() = %+v, want runs whole, of 2 to %d datagrams", st, len(sent))
 				}
-				if st := b.Offloads(); gro && (st.GRORuns != r.GRORuns() || st.GRODatagrams < 2*st.GRORuns) {
-					t.Errorf("receiver's Offloads() = %+v after %d runs received", st, r.GRORuns())
-				}
-				if !gro && r.GRORuns() != 0 {
-					t.Errorf("receiver without UDP GRO reports %d runs", r.GRORuns())
+				if !gro && st.GRORuns != 0 {
+					t.Errorf("receiver without UDP GRO reports %d runs", st.GRORuns)
 				}
 				if !fixed {
 					if open, failed := a.GSOSockets(); open != 1 || failed != 0 {
@@ -164,16 +179,9 @@ func TestGSORunsKeepOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if failed, err := w.Flush(); failed != 0 || err != nil {
-				t.Fatalf("Flush: %d failed, %v", failed, err)
-			}
-			got, _ := receiveAll(t, b, b.NewReceiver(16, 65536), len(sent))
-			for i := range sent {
-				if !bytes.Equal(got[i], sent[i][UDPHeaderLen:]) {
-					t.Fatalf("datagram %d: got %.12q, want %.12q", i, got[i][HeaderLen:], sent[i][UDPHeaderLen+HeaderLen:])
-				}
-			}
-			if strings.Contains(a.Mode(), "UDP GSO on") && w.GSORuns() == 0 {
+			flushAll(t, w)
+			receiveSent(t, b, b.NewReceiver(16, 65536), sent)
+			if strings.Contains(a.Mode(), "UDP GSO on") && a.Offloads().GSOMessages == 0 {
 				t.Error("no run went out as GSO")
 			}
 		})
@@ -204,17 +212,14 @@ func TestGSOPortTaken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if failed, err := w.Flush(); failed != 0 || err != nil {
-		t.Fatalf("Flush: %d failed, %v", failed, err)
-	}
-	got, from := receiveAll(t, b, b.NewReceiver(8, 65536), len(sent))
-	for i := range sent {
-		if !bytes.Equal(got[i], sent[i][UDPHeaderLen:]) || from[i].Port() != taken {
-			t.Fatalf("datagram %d from %v: %.12q", i, from[i], got[i][HeaderLen:])
+	flushAll(t, w)
+	for i, from := range receiveSent(t, b, b.NewReceiver(8, 65536), sent) {
+		if from.Port() != taken {
+			t.Fatalf("datagram %d from %v, want source port %d", i, from, taken)
 		}
 	}
-	if w.GSORuns() != 0 {
-		t.Errorf("GSORuns = %d through a port someone else holds", w.GSORuns())
+	if a.Offloads().GSOMessages != 0 {
+		t.Errorf("%d GSO messages through a port someone else holds", a.Offloads().GSOMessages)
 	}
 	if open, failed := a.GSOSockets(); open != 0 || failed != 1 {
 		t.Errorf("GSOSockets = %d open, %d failed; want 0, 1", open, failed)
@@ -240,10 +245,10 @@ func TestGSOOffByOption(t *testing.T) {
 	if _, err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	r := b.NewReceiver(16, 65536).(*Reader)
+	r := b.NewReceiver(16, 65536)
 	receiveAll(t, b, r, 10)
-	if w.GSORuns() != 0 || r.GRORuns() != 0 {
-		t.Errorf("GSORuns %d, GRORuns %d with both off", w.GSORuns(), r.GRORuns())
+	if a.Offloads().GSOMessages != 0 || b.Offloads().GRORuns != 0 {
+		t.Errorf("%d GSO messages, %d GRO runs with both off", a.Offloads().GSOMessages, b.Offloads().GRORuns)
 	}
 }
 
@@ -255,7 +260,7 @@ func TestGSOAllocs(t *testing.T) {
 	a := listenOpts(t, "127.0.0.1", port, Options{FixedSourcePort: fixed})
 	b := listenOpts(t, "127.0.0.2", port, Options{})
 	w := a.NewSender().(*Writer)
-	r := b.NewReceiver(8, 65536).(*Reader)
+	r := b.NewReceiver(8, 65536)
 	bufs := make([][]byte, 10)
 	for i := range bufs {
 		bufs[i] = datagram(3, 1200, "run")
@@ -281,7 +286,7 @@ func TestGSOAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("a GSO run sent and received allocates %v", allocs)
 	}
-	if strings.Contains(a.Mode(), "UDP GSO on") && w.GSORuns() == 0 {
+	if strings.Contains(a.Mode(), "UDP GSO on") && a.Offloads().GSOMessages == 0 {
 		t.Error("the run never went out as GSO")
 	}
 }
@@ -344,17 +349,10 @@ func TestGSORefusedRunGoesOutOneByOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if failed, err := w.Flush(); failed != 0 || err != nil {
-		t.Fatalf("Flush: %d failed, %v", failed, err)
-	}
-	got, _ := receiveAll(t, b, b.NewReceiver(16, 65536), len(sent))
-	for i := range sent {
-		if !bytes.Equal(got[i], sent[i][UDPHeaderLen:]) {
-			t.Fatalf("datagram %d: got %.12q", i, got[i][HeaderLen:])
-		}
-	}
-	if w.GSORuns() != 0 {
-		t.Errorf("GSORuns = %d, but the kernel refuses GSO without checksums", w.GSORuns())
+	flushAll(t, w)
+	receiveSent(t, b, b.NewReceiver(16, 65536), sent)
+	if a.Offloads().GSOMessages != 0 {
+		t.Errorf("%d GSO messages, but the kernel refuses GSO without checksums", a.Offloads().GSOMessages)
 	}
 	if !a.gso.Load() {
 		t.Error("a refusal for this socket's setting turned GSO off for good")

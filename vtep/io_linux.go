@@ -46,7 +46,6 @@ type Reader struct {
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
 	oob   []byte // oobSpace bytes per message
-	runs  uint64 // receives that held more than one datagram
 	n     int
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
@@ -112,7 +111,6 @@ func (r *Reader) Read() ([]Message, error) {
 			r.out = append(r.out, Message{Buf: buf, N: n, Addr: addr})
 			continue
 		}
-		r.runs++
 		r.c.groRuns.Add(1)
 		r.c.groDatagrams.Add(uint64((n + seg - 1) / seg))
 		for off := 0; off < n; off += seg {
@@ -122,9 +120,6 @@ func (r *Reader) Read() ([]Message, error) {
 	}
 	return r.out, nil
 }
-
-// GRORuns is how many receives held a run of datagrams (UDP GRO).
-func (r *Reader) GRORuns() uint64 { return r.runs }
 
 func (r *Reader) recv(fd uintptr) bool {
 	for i := range r.hdrs {
@@ -210,7 +205,6 @@ type Writer struct {
 	gsoOOB   []byte
 	gsoErrno syscall.Errno
 	gsoFn    func(fd uintptr) bool
-	gsoRuns  uint64
 }
 
 // queued is what Flush needs to group datagrams into GSO runs.
@@ -296,9 +290,6 @@ func putSockaddr(sa *unix.RawSockaddrInet6, dst netip.Addr, port uint16) uint32 
 
 // Queued is the number of datagrams waiting for Flush.
 func (w *Writer) Queued() int { return w.n }
-
-// GSORuns is how many GSO messages this Writer has sent.
-func (w *Writer) GSORuns() uint64 { return w.gsoRuns }
 
 // Flush sends the queued datagrams, in order. A datagram the kernel refuses
 // is skipped and the rest still sent; failed counts them and err is the
@@ -428,7 +419,6 @@ func (w *Writer) sendRun(s *gsoSock, i, j int) error {
 		}
 		return w.gsoErrno
 	}
-	w.gsoRuns++
 	w.c.gsoMessages.Add(1)
 	w.c.gsoDatagrams.Add(uint64(j - i))
 	return nil
