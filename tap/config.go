@@ -21,6 +21,11 @@ type Config struct {
 	// TCP segmentation offload; where the kernel refuses, the TAP opens
 	// plain and Mode says why.
 	Offload bool
+	// USO, with Offload, also asks for UDP segmentation offload (Linux
+	// 6.2 and later), so that datagrams of one flow written together go
+	// to the kernel as one write. Where the kernel refuses, the TAP keeps
+	// its other offloads and Mode says why.
+	USO bool
 	// Addresses are added to the interface, IPv4 and IPv6 alike. IPv6
 	// addresses skip duplicate address detection so they are usable at once.
 	Addresses []netip.Prefix

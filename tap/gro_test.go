@@ -30,7 +30,10 @@ func segmentsOf(t *testing.T, v6 bool, payload []byte, mss int, flags string) []
 
 // feed runs frames through a grow the way WriteCoalesce does and returns
 // what would be written, each with its virtio header.
-func feed(frames [][]byte) [][]byte {
+func feed(frames [][]byte) [][]byte { return feedUSO(frames, true) }
+
+// feedUSO is feed with UDP merging on (uso) or off.
+func feedUSO(frames [][]byte, uso bool) [][]byte {
 	g := grow{buf: make([]byte, vnetHdrLen+65536)}
 	var written [][]byte
 	flush := func() {
@@ -39,8 +42,8 @@ func feed(frames [][]byte) [][]byte {
 		}
 	}
 	for _, f := range frames {
-		s, ok := parseSegment(f)
-		ok = ok && tcpChecksumOK(f, s)
+		s, ok := parseSegment(f, uso)
+		ok = ok && checksumOK(f, s)
 		if ok && g.canAppend(f, s) {
 			g.add(f, s)
 			continue
@@ -192,11 +195,11 @@ func TestParseSegmentRefuses(t *testing.T) {
 		"ARP":        mut(func(b []byte) { b[12], b[13] = 0x08, 0x06 }),
 		"no payload": seg[:14+20+32],
 	} {
-		if _, ok := parseSegment(frame); ok {
+		if _, ok := parseSegment(frame, true); ok {
 			t.Errorf("%s: parseSegment accepted it", name)
 		}
 	}
-	if s, ok := parseSegment(seg); !ok || !tcpChecksumOK(seg, s) {
+	if s, ok := parseSegment(seg, true); !ok || !checksumOK(seg, s) {
 		t.Fatal("a valid segment was refused")
 	}
 }

@@ -15,6 +15,7 @@ const (
 	vnetGSONone       = 0
 	vnetGSOTCPv4      = 1
 	vnetGSOTCPv6      = 4
+	vnetGSOUDPL4      = 5 // VIRTIO_NET_HDR_GSO_UDP_L4: UDP segmentation, IPv4 or IPv6
 	vnetGSOECN        = 0x80
 	etherTypeIPv4     = 0x0800
 	etherTypeIPv6     = 0x86dd
@@ -23,6 +24,7 @@ const (
 	ipv4MinHeaderLen  = 20
 	ipv6HeaderLen     = 40
 	tcpMinHeaderLen   = 20
+	udpHeaderLen      = 8
 	protoTCP          = 6
 	tcpFlagFIN        = 0x01
 	tcpFlagPSH        = 0x08
@@ -73,16 +75,22 @@ func completeChecksum(frame []byte, h vnetHdr) error {
 	return nil
 }
 
+// l3Start returns where frame's network header starts, after one 802.1Q
+// tag if there is one, and its EtherType. frame holds at least an Ethernet
+// header.
+func l3Start(frame []byte) (ipOff int, etype uint16) {
+	ipOff, etype = ethHeaderLen, binary.BigEndian.Uint16(frame[12:14])
+	if etype == etherTypeVLAN && len(frame) >= ethHeaderLen+4 {
+		ipOff, etype = ipOff+4, binary.BigEndian.Uint16(frame[16:18])
+	}
+	return ipOff, etype
+}
+
 // l3End is where the IP packet in frame ends, by its own length field, so
 // that Ethernet padding never enters a checksum; len(frame) for other
 // protocols or inconsistent lengths.
 func l3End(frame []byte) int {
-	ipOff := ethHeaderLen
-	etype := binary.BigEndian.Uint16(frame[12:14])
-	if etype == etherTypeVLAN && len(frame) >= ethHeaderLen+4 {
-		ipOff += 4
-		etype = binary.BigEndian.Uint16(frame[16:18])
-	}
+	ipOff, etype := l3Start(frame)
 	end := len(frame)
 	switch {
 	case etype == etherTypeIPv4 && len(frame) >= ipOff+ipv4MinHeaderLen:
@@ -103,12 +111,7 @@ func l3End(frame []byte) int {
 // checksums fixed. Segment i is written to out[i][offset:] and its length to
 // sizes[i]. It returns the number of segments.
 func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) (int, error) {
-	ipOff := ethHeaderLen
-	etype := binary.BigEndian.Uint16(frame[12:14])
-	if etype == etherTypeVLAN && len(frame) >= ethHeaderLen+4 {
-		ipOff += 4
-		etype = binary.BigEndian.Uint16(frame[16:18])
-	}
+	ipOff, etype := l3Start(frame)
 	l4 := int(h.csumStart)
 	if l4+tcpMinHeaderLen > len(frame) || l4 <= ipOff {
 		return 0, errBadGSO
@@ -140,25 +143,14 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		id = binary.BigEndian.Uint16(frame[ipOff+4 : ipOff+6])
 	}
 	for i := 0; i < n; i++ {
-		chunk := payload[min(i*mss, len(payload)):min((i+1)*mss, len(payload))]
-		segLen := hdrLen + len(chunk)
-		if offset+segLen > len(out[i]) {
+		seg, ok := cutSegment(frame, hdrLen, mss, i, out[i][offset:])
+		if !ok {
 			return 0, errBadGSO
 		}
-		seg := out[i][offset : offset+segLen]
-		copy(seg, frame[:hdrLen])
-		copy(seg[hdrLen:], chunk)
+		segLen := len(seg)
 		ip, tcp := seg[ipOff:l4], seg[l4:]
 		l4Len := segLen - l4
-		if v4 {
-			binary.BigEndian.PutUint16(ip[2:4], uint16(segLen-ipOff))
-			binary.BigEndian.PutUint16(ip[4:6], id+uint16(i))
-			ip[10], ip[11] = 0, 0
-			ihl := int(ip[0]&0x0f) * 4
-			binary.BigEndian.PutUint16(ip[10:12], ^csum.Fold(csum.Sum(ip[:ihl], 0)))
-		} else {
-			binary.BigEndian.PutUint16(ip[4:6], uint16(segLen-ipOff-ipv6HeaderLen))
-		}
+		fixIPHeader(ip, v4, segLen-ipOff, id+uint16(i))
 		binary.BigEndian.PutUint32(tcp[4:8], seq+uint32(i*mss))
 		f := flags
 		if i != n-1 {
@@ -177,6 +169,96 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		}
 		binary.BigEndian.PutUint16(tcp[16:18], ^csum.Fold(csum.Sum(tcp, pseudo)))
 		sizes[i] = segLen
+	}
+	return n, nil
+}
+
+// cutSegment writes segment i of a super-frame cut at mss payload bytes
+// into buf: frame's first hdrLen bytes of headers, then the segment's
+// payload. ok is false if it does not fit.
+func cutSegment(frame []byte, hdrLen, mss, i int, buf []byte) (seg []byte, ok bool) {
+	payload := frame[hdrLen:]
+	chunk := payload[min(i*mss, len(payload)):min((i+1)*mss, len(payload))]
+	if hdrLen+len(chunk) > len(buf) {
+		return nil, false
+	}
+	seg = buf[:hdrLen+len(chunk)]
+	copy(seg, frame[:hdrLen])
+	copy(seg[hdrLen:], chunk)
+	return seg, true
+}
+
+// fixIPHeader sets a segment's IP header for its length, ipLen bytes from
+// the IP header on: for IPv4 the total length, ID id and header checksum,
+// for IPv6 the payload length.
+func fixIPHeader(ip []byte, v4 bool, ipLen int, id uint16) {
+	if !v4 {
+		binary.BigEndian.PutUint16(ip[4:6], uint16(ipLen-ipv6HeaderLen))
+		return
+	}
+	binary.BigEndian.PutUint16(ip[2:4], uint16(ipLen))
+	binary.BigEndian.PutUint16(ip[4:6], id)
+	ip[10], ip[11] = 0, 0
+	ihl := int(ip[0]&0x0f) * 4
+	binary.BigEndian.PutUint16(ip[10:12], ^csum.Fold(csum.Sum(ip[:ihl], 0)))
+}
+
+// segmentUDP splits a UDP super-frame the kernel handed over with UDP
+// segmentation offload (a container's socket sent with UDP_SEGMENT) into
+// datagrams of h.gsoSize payload bytes, the last possibly shorter, as the
+// kernel's own segmentation would: each gets copies of the Ethernet, IP and
+// UDP headers with lengths, IPv4 ID (counting up from the super-frame's)
+// and checksums fixed. Like segmentTCP it writes segment i to
+// out[i][offset:] and returns the number of segments.
+func segmentUDP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) (int, error) {
+	ipOff, etype := l3Start(frame)
+	l4 := int(h.csumStart)
+	hdrLen := l4 + udpHeaderLen
+	mss := int(h.gsoSize)
+	if hdrLen > len(frame) || l4 <= ipOff || mss == 0 {
+		return 0, errBadGSO
+	}
+	var v4 bool
+	switch {
+	// The headers must be what csumStart says they are: l4 within the
+	// frame (checked above) makes the IP header's bytes safe to read.
+	case etype == etherTypeIPv4 && l4 >= ipOff+ipv4MinHeaderLen && frame[ipOff]>>4 == 4 &&
+		l4 == ipOff+int(frame[ipOff]&0x0f)*4 && frame[ipOff+9] == protoUDP:
+		v4 = true
+	case etype == etherTypeIPv6 && l4 == ipOff+ipv6HeaderLen && frame[ipOff]>>4 == 6 && frame[ipOff+6] == protoUDP:
+	default:
+		return 0, errBadGSO
+	}
+	payload := frame[hdrLen:]
+	n := max((len(payload)+mss-1)/mss, 1)
+	if n > len(out) {
+		return 0, errNoRoom
+	}
+	var id uint16
+	if v4 {
+		id = binary.BigEndian.Uint16(frame[ipOff+4 : ipOff+6])
+	}
+	for i := 0; i < n; i++ {
+		seg, ok := cutSegment(frame, hdrLen, mss, i, out[i][offset:])
+		if !ok {
+			return 0, errBadGSO
+		}
+		ip, udp := seg[ipOff:l4], seg[l4:]
+		fixIPHeader(ip, v4, len(seg)-ipOff, id+uint16(i))
+		var pseudo uint32
+		if v4 {
+			pseudo = csum.Sum(ip[12:20], protoUDP+uint32(len(udp)))
+		} else {
+			pseudo = csum.Sum(ip[8:40], protoUDP+uint32(len(udp)))
+		}
+		binary.BigEndian.PutUint16(udp[4:6], uint16(len(udp)))
+		udp[6], udp[7] = 0, 0
+		c := ^csum.Fold(csum.Sum(udp, pseudo))
+		if c == 0 {
+			c = 0xffff // a computed zero goes out as all ones
+		}
+		binary.BigEndian.PutUint16(udp[6:8], c)
+		sizes[i] = len(seg)
 	}
 	return n, nil
 }

@@ -13,7 +13,7 @@ import (
 
 // tcpSuperFrame builds an Ethernet/IPvX/TCP frame with payload as the
 // kernel hands it over with TSO, and its virtio header.
-func tcpSuperFrame(t *testing.T, v6 bool, payload []byte, mss int, flags string) ([]byte, vnetHdr) {
+func tcpSuperFrame(t testing.TB, v6 bool, payload []byte, mss int, flags string) ([]byte, vnetHdr) {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 5001, Seq: 0xfffff000, Ack: 77, Window: 500, DataOffset: 8,

@@ -37,9 +37,17 @@ const mqPeerPort = 9
 // to it without resolving its address first.
 func openMQ(t *testing.T, queues int, offload bool) (*nstest.NS, *TAP) {
 	t.Helper()
+	return openWithPeer(t, Config{Offload: offload, Queues: queues})
+}
+
+// openWithPeer is openMQ with the rest of cfg: it fills in name, interface,
+// MTU and the mq addresses.
+func openWithPeer(t *testing.T, cfg Config) (*nstest.NS, *TAP) {
+	t.Helper()
 	ns := nstest.New(t, nstest.Prefix()+"-tapq")
-	tp := open(t, Config{Name: "web", Netns: ns.Path, IfName: "eth1", MTU: 1450, Offload: offload,
-		Queues: queues, Addresses: []netip.Prefix{mqAddr4, mqAddr6}})
+	cfg.Name, cfg.Netns, cfg.IfName, cfg.MTU = "web", ns.Path, "eth1", 1450
+	cfg.Addresses = []netip.Prefix{mqAddr4, mqAddr6}
+	tp := open(t, cfg)
 	h := ns.Handle(t)
 	defer h.Close()
 	link, err := h.LinkByName("eth1")

@@ -151,12 +151,32 @@ func openQueue(name string, flags uint16, offload bool) (*os.File, error) {
 		return nil, fmt.Errorf("TUNSETIFF with %s: %w", tunFlagNames(flags), err)
 	}
 	if offload {
-		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, offloads); err != nil {
+		if err := setOffload(fd, offloads); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("TUNSETOFFLOAD csum+tso: %w", err)
 		}
 	}
 	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
+}
+
+// setOffload is the TUNSETOFFLOAD ioctl. A variable so tests can have the
+// kernel refuse UDP segmentation offload, as kernels before 6.2 do.
+var setOffload = func(fd int, flags int) error {
+	return unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, flags)
+}
+
+// askUSO asks the kernel for UDP segmentation offload on top of the
+// offloads the TAP of f already has; nil means granted.
+func askUSO(f *os.File) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	if err := raw.Control(func(fd uintptr) { ioErr = setOffload(int(fd), offloadsUSO) }); err != nil {
+		return err
+	}
+	return ioErr
 }
 
 // tunFlagNames names the optional TUNSETIFF flags in flags, for errors.

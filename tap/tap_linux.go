@@ -136,6 +136,14 @@ func (t *TAP) create(cfg *Config) (string, error) {
 		if tmp, files, err = try(true); err == nil {
 			t.vnet = newVnetState()
 			t.mode = "vnet_hdr (tso4, tso6, csum)"
+			if cfg.USO {
+				if err := askUSO(files[0]); err == nil {
+					t.vnet.uso = true
+					t.mode = "vnet_hdr (tso4, tso6, uso, csum)"
+				} else {
+					t.mode = "vnet_hdr (tso4, tso6, csum; uso refused: " + err.Error() + ")"
+				}
+			}
 		} else {
 			t.mode = "plain (offloads refused: " + err.Error() + ")"
 		}
@@ -352,6 +360,15 @@ func (t *TAP) BatchSize() int {
 		return 64
 	}
 	return 1
+}
+
+// Coalesced returns how many merged super-frames WriteCoalesce has written
+// and how many segments they held; zero without offloads.
+func (t *TAP) Coalesced() (writes, segments uint64) {
+	if t.vnet == nil {
+		return 0, 0
+	}
+	return t.vnet.gsoWrites.Load(), t.vnet.gsoSegs.Load()
 }
 
 // BadOffload counts super-frames dropped because their offload header did

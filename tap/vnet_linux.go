@@ -3,6 +3,7 @@ package tap
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -16,9 +17,22 @@ import (
 // super-frames that Read splits into MTU-sized frames.
 const offloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6 | unix.TUN_F_TSO_ECN
 
+// offloadsUSO adds UDP segmentation offload (Linux 6.2 and later): writes
+// may then carry UDP super-frames the kernel cuts into datagrams, and
+// reads may hand them over. Not in x/sys yet: TUN_F_USO4 and TUN_F_USO6
+// from <linux/if_tun.h>.
+const offloadsUSO = offloads | 0x20 | 0x40
+
 // vnetState is the writers' state of a TAP opened with IFF_VNET_HDR; each
 // queue has its own reader's (queue.rbuf).
 type vnetState struct {
+	// uso is set when the kernel took offloadsUSO: WriteCoalesce then
+	// merges UDP datagrams too, and Read segments UDP super-frames.
+	uso bool
+	// gsoWrites counts merged frames written, gsoSegs the segments in
+	// them.
+	gsoWrites, gsoSegs atomic.Uint64
+
 	wmu     sync.Mutex // serialises writers: the fields below are theirs
 	gro     grow
 	groQ    *queue // the queue the segments gro holds go out on
@@ -120,8 +134,12 @@ func (q *queue) decodeVnet(b []byte, bufs [][]byte, sizes []int, offset int) (in
 		return 1, nil
 	case vnetGSOTCPv4, vnetGSOTCPv6:
 		return segmentTCP(frame, h, bufs, sizes, offset)
+	case vnetGSOUDPL4:
+		if q.t.vnet.uso {
+			return segmentUDP(frame, h, bufs, sizes, offset)
+		}
 	}
-	return 0, errBadGSO // UDP fragmentation offload was not asked for
+	return 0, errBadGSO // an offload that was not asked for
 }
 
 // writeVnet writes frame behind an all-zero virtio header (no offload),
@@ -151,11 +169,11 @@ func (t *TAP) WriteCoalesce(frame []byte) (int, error) {
 	}
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
-	s, ok := parseSegment(frame)
+	s, ok := parseSegment(frame, v.uso)
 	// A frame whose checksum a sending kernel left for hardware to finish
 	// (it crossed a veth inside VXLAN) is finished here, as a NIC would; a
 	// corrupt one is never merged, and the kernel drops it.
-	mergeable := ok && (tcpChecksumOK(frame, s) || csum.FixPartial(frame))
+	mergeable := ok && (checksumOK(frame, s) || csum.FixPartial(frame))
 	if !ok {
 		csum.FixPartial(frame)
 	}
@@ -190,8 +208,13 @@ func (t *TAP) flushLocked() error {
 	if t.vnet.gro.segs == 0 {
 		return nil
 	}
-	b := t.vnet.gro.finish()
-	_, err := t.writevLocked(t.vnet.groQ, b[:vnetHdrLen], b[vnetHdrLen:])
+	v := t.vnet
+	if segs := v.gro.segs; segs > 1 {
+		v.gsoWrites.Add(1)
+		v.gsoSegs.Add(uint64(segs))
+	}
+	b := v.gro.finish()
+	_, err := t.writevLocked(v.groQ, b[:vnetHdrLen], b[vnetHdrLen:])
 	return err
 }
 

@@ -253,7 +253,8 @@ func TestIntegrationTwoHosts(t *testing.T) {
 		flags []string
 		mode  string // the TAP mode the log must show
 	}{
-		{"tap offload", nil, `mode": "vnet_hdr|mode=vnet_hdr|vnet_hdr \(tso4`},
+		{"tap offload", nil, `vnet_hdr \(tso4, tso6, uso, csum\)`},
+		{"tap offload without uso", []string{"--no-tap-uso"}, `vnet_hdr \(tso4, tso6, csum\)`},
 		{"plain tap", []string{"--no-tap-offload"}, `"mode": "plain"|plain`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testTwoHosts(t, tc.flags, regexp.MustCompile(tc.mode)) })

@@ -26,7 +26,7 @@ type runOptions struct {
 	file, logLevel, logFormat  string
 	adminSocket, metricsListen string
 	fixedSourcePort            bool
-	noTAPOffload               bool
+	noTAPOffload, noTAPUSO     bool
 	noUDPGSO, noUDPGRO         bool
 	tapQueues                  int
 }
@@ -42,6 +42,7 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&o.adminSocket, "admin-socket", "", "serve the admin API (vxswitch fdb, stats, capture, …) on the unix socket `PATH` (default: the file's admin.socket, else "+config.DefaultAdminSocket+")")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (default: the file's metrics.listen, else off)")
 	fs.BoolVar(&o.noTAPOffload, "no-tap-offload", false, "open TAPs without virtio headers: no TCP segmentation or checksum offload, one frame per read")
+	fs.BoolVar(&o.noTAPUSO, "no-tap-uso", false, "keep the other TAP offloads but write UDP datagrams to TAPs one by one (no UDP segmentation offload into the container)")
 	fs.IntVar(&o.tapQueues, "tap-queues", 0, "queues per TAP, each read by its own goroutine; the kernel keeps each flow on one queue (default: one per CPU, at most 8; 1 turns multi-queue off)")
 	fs.BoolVar(&o.noUDPGSO, "no-udp-gso", false, "send every underlay datagram as its own message (no UDP segmentation offload)")
 	fs.BoolVar(&o.noUDPGRO, "no-udp-gro", false, "receive underlay datagrams one by one (no UDP receive offload)")
@@ -107,7 +108,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		}
 	}
 	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload,
-		NoUDPGSO: o.noUDPGSO, NoUDPGRO: o.noUDPGRO, TAPQueues: o.tapQueues, Logger: log})
+		NoTAPUSO: o.noTAPUSO, NoUDPGSO: o.noUDPGSO, NoUDPGRO: o.noUDPGRO, TAPQueues: o.tapQueues, Logger: log})
 	if err != nil {
 		adminLn.Close()
 		if metricsLn != nil {

@@ -24,6 +24,9 @@ type Options struct {
 	// NoTAPOffload opens TAPs without virtio headers (no TSO/checksum
 	// offload), one frame per read.
 	NoTAPOffload bool
+	// NoTAPUSO keeps the other TAP offloads but not UDP segmentation
+	// offload: datagrams go to the TAPs one write each.
+	NoTAPUSO bool
 	// NoUDPGSO sends every underlay datagram as its own message; NoUDPGRO
 	// receives them one by one.
 	NoUDPGSO, NoUDPGRO bool
@@ -69,7 +72,7 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	for i := range cfg.Ports {
-		if err := AddPort(sw, &cfg.Ports[i], !o.NoTAPOffload, o.TAPQueues, log); err != nil {
+		if err := AddPort(sw, &cfg.Ports[i], o, log); err != nil {
 			sw.Close()
 			conn.Close()
 			return nil, err
@@ -82,16 +85,17 @@ func Start(cfg *config.Config, o Options) (*Daemon, error) {
 // Close stops forwarding and removes the TAPs.
 func (d *Daemon) Close() error { return d.Switch.Close() }
 
-// AddPort opens the TAP for p, with offloads if asked and the kernel
-// agrees, and with queues queues (0: one per CPU), and attaches it to the
-// switch.
-func AddPort(sw *vswitch.Switch, p *config.Port, offload bool, queues int, log *zap.Logger) error {
+// AddPort opens the TAP for p, with the offloads o leaves on where the
+// kernel agrees, and with o.TAPQueues queues (0: one per CPU), and attaches
+// it to the switch.
+func AddPort(sw *vswitch.Switch, p *config.Port, o Options, log *zap.Logger) error {
+	queues := o.TAPQueues
 	if queues <= 0 {
 		queues = min(runtime.NumCPU(), maxDefaultQueues)
 	}
 	dev, err := tap.Open(tap.Config{
 		Name: p.Name, Netns: p.NetnsPath(), IfName: p.IfName,
-		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses, Offload: offload, Queues: queues,
+		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses, Offload: !o.NoTAPOffload, USO: !o.NoTAPUSO, Queues: queues,
 	})
 	if err != nil {
 		return err
