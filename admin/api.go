@@ -53,6 +53,22 @@ type PortEntry struct {
 	TxErrors uint64 `json:"tx_errors"`
 	// Drops counts frames the port could not take (oversize, write errors).
 	Drops uint64 `json:"drops"`
+	// Offload is set for a TAP: its mode and offload counters.
+	Offload *PortOffload `json:"offload,omitempty"`
+}
+
+// PortOffload is a TAP port's offload mode and counters.
+type PortOffload struct {
+	// Mode names the offloads and queues the TAP has, and what the
+	// kernel refused: "vnet_hdr (tso4, tso6, uso, csum), 2 queues".
+	Mode string `json:"mode"`
+	// GSOWrites counts merged super-frames written to the port (TCP
+	// segments, UDP datagrams of one flow), GSOSegments what they held.
+	GSOWrites   uint64 `json:"gso_writes"`
+	GSOSegments uint64 `json:"gso_segments"`
+	// BadOffload counts super-frames read from the port and dropped:
+	// their virtio header did not match their bytes.
+	BadOffload uint64 `json:"bad_offload"`
 }
 
 // PeerEntry is one remote VTEP (GET /v1/peers).

@@ -22,6 +22,7 @@ type collector struct {
 	unmatchedReceived, unmatchedDropped                  *prometheus.Desc
 	portRxFrames, portRxBytes, portTxFrames, portTxBytes *prometheus.Desc
 	portTxErrors, portDrops                              *prometheus.Desc
+	portGSOWrites, portGSOSegments, portBadOffload       *prometheus.Desc
 	peerRxDatagrams, peerRxBytes, peerTxDatagrams        *prometheus.Desc
 	peerTxBytes, peerTxErrors, captureDropsDesc          *prometheus.Desc
 	underlayTxErrors                                     *prometheus.Desc
@@ -58,6 +59,9 @@ func NewCollector(sw *vswitch.Switch, captureDrops func() uint64) prometheus.Col
 		portTxBytes:       d("port_tx_bytes_total", "Bytes written to a local port.", port...),
 		portTxErrors:      d("port_tx_errors_total", "Failed writes to a local port.", port...),
 		portDrops:         d("port_drops_total", "Frames a local port could not take (oversize, write errors).", port...),
+		portGSOWrites:     d("port_gso_writes_total", "Merged super-frames written to a local port (TCP segments, UDP datagrams of one flow).", port...),
+		portGSOSegments:   d("port_gso_segments_total", "Segments in the merged super-frames written to a local port.", port...),
+		portBadOffload:    d("port_bad_offload_total", "Super-frames read from a local port and dropped: virtio header inconsistent with the frame.", port...),
 		peerRxDatagrams:   d("peer_rx_datagrams_total", "VXLAN datagrams received from a remote VTEP.", peer...),
 		peerRxBytes:       d("peer_rx_bytes_total", "VXLAN bytes (header and inner frame) received from a remote VTEP.", peer...),
 		peerTxDatagrams:   d("peer_tx_datagrams_total", "VXLAN datagrams sent to a remote VTEP.", peer...),
@@ -79,6 +83,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.netReceived, c.netForwarded, c.netFlooded, c.netProxied, c.netDropped, c.netNotLearned,
 		c.fdbEntries, c.neighEntries, c.unmatchedReceived, c.unmatchedDropped,
 		c.portRxFrames, c.portRxBytes, c.portTxFrames, c.portTxBytes, c.portTxErrors, c.portDrops,
+		c.portGSOWrites, c.portGSOSegments, c.portBadOffload,
 		c.peerRxDatagrams, c.peerRxBytes, c.peerTxDatagrams, c.peerTxBytes, c.peerTxErrors, c.captureDropsDesc, c.underlayTxErrors,
 		c.gsoMessages, c.gsoDatagrams, c.groRuns, c.groDatagrams, c.gsoSockets, c.gsoPortsRefused,
 	} {
@@ -119,6 +124,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.portTxBytes, p.IO.TxBytes, p.Name, p.Network)
 		counter(c.portTxErrors, p.IO.TxErrors, p.Name, p.Network)
 		counter(c.portDrops, p.Drops, p.Name, p.Network)
+		if o := p.Offloads; o != nil {
+			counter(c.portGSOWrites, o.GSOWrites, p.Name, p.Network)
+			counter(c.portGSOSegments, o.GSOSegments, p.Name, p.Network)
+			counter(c.portBadOffload, o.BadOffload, p.Name, p.Network)
+		}
 	}
 	for _, p := range c.sw.Peers() {
 		a := p.Addr.String()

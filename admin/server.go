@@ -233,12 +233,16 @@ func (s *Server) handleNeigh(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePorts(w http.ResponseWriter, r *http.Request) {
 	out := []PortEntry{}
 	for _, p := range s.sw.Ports() {
-		out = append(out, PortEntry{
+		e := PortEntry{
 			Name: p.Name, Network: p.Network, VNI: s.vnis[p.Network], Netns: p.Netns, IfName: p.IfName,
 			MAC: p.MAC.String(), MTU: p.MTU,
 			RxFrames: p.IO.RxFrames, RxBytes: p.IO.RxBytes, TxFrames: p.IO.TxFrames, TxBytes: p.IO.TxBytes,
 			TxErrors: p.IO.TxErrors, Drops: p.Drops,
-		})
+		}
+		if o := p.Offloads; o != nil {
+			e.Offload = &PortOffload{Mode: o.Mode, GSOWrites: o.GSOWrites, GSOSegments: o.GSOSegments, BadOffload: o.BadOffload}
+		}
+		out = append(out, e)
 	}
 	writeJSON(w, out)
 }

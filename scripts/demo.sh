@@ -227,6 +227,9 @@ echo
 echo
 "$BIN" stats --socket "$DIR/h1.sock" || die "vxswitch stats failed"
 
+say "h2's ports: the TAP the transfer went into, with the merged writes its offloads made"
+"$BIN" ports --socket "$DIR/h2.sock" || die "vxswitch ports failed"
+
 # ---------------------------------------------------------------- teardown
 
 # stop_switch NAME PID LOG NS: SIGTERM, check the exit status, show the final

@@ -171,6 +171,36 @@ type PortInfo struct {
 	MTU                          int
 	IO                           IOStats
 	Drops                        uint64
+	// Offloads is set for a device that reports them (a tap.TAP).
+	Offloads *PortOffloads
+}
+
+// PortOffloads are a TAP's mode and offload counters, for display.
+type PortOffloads struct {
+	Mode string // as tap.TAP.Mode: offloads and queues, and what the kernel refused
+	// GSOWrites counts merged super-frames written to the port (TCP
+	// segments, UDP datagrams of one flow), GSOSegments the segments in
+	// them.
+	GSOWrites, GSOSegments uint64
+	// BadOffload counts super-frames read from the port and dropped
+	// because their virtio header did not match their bytes.
+	BadOffload uint64
+}
+
+// offloadDevice is a device that reports PortOffloads.
+type offloadDevice interface {
+	Mode() string
+	Coalesced() (writes, segments uint64)
+	BadOffload() uint64
+}
+
+func offloadsOf(d tap.Device) *PortOffloads {
+	od, ok := d.(offloadDevice)
+	if !ok {
+		return nil
+	}
+	w, s := od.Coalesced()
+	return &PortOffloads{Mode: od.Mode(), GSOWrites: w, GSOSegments: s, BadOffload: od.BadOffload()}
 }
 
 // Ports lists the attached ports.
@@ -183,6 +213,7 @@ func (s *Switch) Ports() []PortInfo {
 		out = append(out, PortInfo{
 			Name: p.cfg.Name, Network: p.dom.name, Netns: p.cfg.Netns, IfName: p.cfg.IfName,
 			MAC: p.cfg.MAC, MTU: p.cfg.MTU, IO: p.io.snapshot(), Drops: p.drops.Load(),
+			Offloads: offloadsOf(p.cfg.Device),
 		})
 	}
 	return out

@@ -83,7 +83,7 @@ var clientCommands = map[string]clientCommand{
 	},
 	"ports": {
 		synopsis: "ports [--socket PATH] [-o table|json]",
-		about:    "Prints the local ports: name, namespace, interface name, MAC, MTU, network,\nframes and bytes received and sent, and frames the port could not take.",
+		about:    "Prints the local ports: name, namespace, interface name, MAC, MTU, network,\nframes and bytes received and sent, and frames the port could not take;\nthen each TAP's offload mode, the merged super-frames written to it (and\nthe segments they held), and the super-frames read from it that were\ndropped for an offload header that did not match their bytes.",
 		flags: func(fs *flag.FlagSet, o *clientOptions) runner {
 			return func(ctx context.Context, c *admin.Client, stdout, _ io.Writer) error {
 				ps, err := c.Ports(ctx)
@@ -95,6 +95,19 @@ var clientCommands = map[string]clientCommand{
 					for _, p := range ps {
 						t.row(p.Name, p.Netns, p.IfName, p.MAC, p.MTU, fmt.Sprintf("%s (%d)", p.Network, p.VNI),
 							p.RxFrames, p.RxBytes, p.TxFrames, p.TxBytes, p.Drops)
+					}
+					header := false
+					for _, p := range ps {
+						if p.Offload == nil {
+							continue
+						}
+						if !header {
+							t.blank()
+							t.row("NAME", "OFFLOAD MODE", "GSO-WRITES (SEGMENTS)", "BAD-OFFLOAD")
+							header = true
+						}
+						o := p.Offload
+						t.row(p.Name, o.Mode, fmt.Sprintf("%d (%d)", o.GSOWrites, o.GSOSegments), o.BadOffload)
 					}
 				})
 			}

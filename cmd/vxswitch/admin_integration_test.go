@@ -188,6 +188,31 @@ func TestIntegrationAdmin(t *testing.T) {
 		}
 	})
 
+	t.Run("ports show each TAP's offloads", func(t *testing.T) {
+		// h2 received the transfer: its port wrote merged segments.
+		var ps []admin.PortEntry
+		cliJSON(t, &ps, "ports", "--socket", th.sw2.socket)
+		var found bool
+		for _, p := range ps {
+			if p.Name != "blue-eth1" {
+				continue
+			}
+			found = true
+			o := p.Offload
+			if o == nil || !strings.HasPrefix(o.Mode, "vnet_hdr (tso4, tso6, uso, csum)") || o.GSOWrites == 0 ||
+				o.GSOSegments <= o.GSOWrites || o.BadOffload != 0 {
+				t.Errorf("h2 port blue-eth1 offload %+v, want its mode and merged writes", o)
+			}
+		}
+		if !found {
+			t.Fatalf("h2 has no port blue-eth1: %+v", ps)
+		}
+		out, _, code := cli("ports", "--socket", th.sw2.socket)
+		if code != 0 || !regexp.MustCompile(`(?m)^blue-eth1\s+vnet_hdr \(tso4, tso6, uso, csum\), \d+ queues?\s+[1-9]\d* \([1-9]\d*\)\s+0$`).MatchString(out) {
+			t.Errorf("ports table lacks blue-eth1's offloads:\n%s", out)
+		}
+	})
+
 	t.Run("stats has every drop reason", func(t *testing.T) {
 		// A datagram of a VNI h1 does not have.
 		dg := make([]byte, 8+len(arpWhoHas([4]byte{10, 0, 1, 3})))
