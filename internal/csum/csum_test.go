@@ -154,6 +154,31 @@ func TestSumMatchesReference(t *testing.T) {
 	}
 }
 
+// TestSumLongAndUnaligned compares Sum with the reference on lengths the
+// vector code loops over several times, starting at every alignment.
+func TestSumLongAndUnaligned(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	buf := make([]byte, 65535+8)
+	for _, fill := range []byte{0, 0xff, 1} {
+		for i := range buf {
+			buf[i] = fill
+			if fill == 1 {
+				buf[i] = byte(rng.Uint32())
+			}
+		}
+		for _, n := range []int{vectorMin - 1, vectorMin, 255, 256, 511, 1024, 1448, 1449, 4097, 9000, 65535} {
+			for off := range 8 {
+				b := buf[off : off+n]
+				for _, s := range []uint32{0, 0xffffffff, rng.Uint32()} {
+					if got, want := Fold(Sum(b, s)), Fold(refSum(b, s)); got != want {
+						t.Fatalf("fill %#x, %d bytes at offset %d, s=%#x: Sum folds to %#04x, reference %#04x", fill, n, off, s, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
 func FuzzSum(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff}, uint32(0))
 	f.Add(make([]byte, 64), uint32(0xffffffff))
