@@ -19,6 +19,9 @@ func TestTableAllocs(t *testing.T) {
 		f    func()
 	}{
 		{"Lookup hit", func() { tab.Lookup(a, now) }},
+		{"Lookup aged", func() { tab.Lookup(a, now+int64(time.Hour)+1) }},         // the exact check
+		{"Lookup near the limit", func() { tab.Lookup(a, now+int64(time.Hour)) }}, // the stamp cannot tell
+		{"Lookup past the horizon", func() { tab.Lookup(a, 1<<62) }},
 		{"Lookup static", func() { tab.Lookup(testMAC(2), now) }},
 		{"Lookup miss", func() { tab.Lookup(testMAC(3), now) }},
 		{"Learn refresh", func() { now++; tab.Learn(a, port(1), now) }},

@@ -169,7 +169,11 @@ func (r *refTable) learn(mac MAC, d Dest, now int64) Result {
 		r.drops++
 		return Full
 	}
-	r.m[mac] = refEntry{d: d, seen: now}
+	seen := now
+	if ok {
+		seen = max(seen, e.seen) // last-seen never moves back
+	}
+	r.m[mac] = refEntry{d: d, seen: seen}
 	switch {
 	case !ok || r.aged(e, now):
 		return LearnedNew
@@ -206,7 +210,7 @@ func (r *refTable) snapshot(now int64) []Entry {
 		case e.static:
 			rows = append(rows, Entry{MAC: mac, Dest: e.d, Type: Static})
 		case !r.aged(e, now):
-			rows = append(rows, Entry{MAC: mac, Dest: e.d, Type: Learned, Age: time.Duration(now - e.seen)})
+			rows = append(rows, Entry{MAC: mac, Dest: e.d, Type: Learned, Age: time.Duration(max(now-e.seen, 0))})
 		}
 	}
 	slices.SortFunc(rows, func(a, b Entry) int { return slices.Compare(a.MAC[:], b.MAC[:]) })

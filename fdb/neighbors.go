@@ -31,7 +31,7 @@ type Neighbors struct {
 // ageing <= 0).
 func NewNeighbors(maxNeighbors int, ageing time.Duration) *Neighbors {
 	n := new(Neighbors)
-	n.t.init(maxNeighbors, ageing)
+	n.t.init(maxNeighbors, ageing, false)
 	return n
 }
 

@@ -33,7 +33,7 @@ type Table struct {
 // flood must not be able to crowd them out or be admitted because of them.
 func NewTable(maxMACs int, ageing time.Duration) *Table {
 	t := new(Table)
-	t.t.init(maxMACs, ageing)
+	t.t.init(maxMACs, ageing, true)
 	return t
 }
 
@@ -49,7 +49,7 @@ func (t *Table) Learn(mac MAC, d Dest, now int64) Result {
 	if !mac.learnable() || !d.valid() {
 		return Invalid
 	}
-	return t.t.learn(mac.key(), d.pack(), now)
+	return learnMAC(&t.t, mac.key(), d.pack(), now)
 }
 
 // AddStatic pins mac to d, replacing any entry for mac, learned or static.
