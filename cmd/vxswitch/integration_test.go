@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
+	"github.com/vxswitch/vxswitch/admin"
 	"github.com/vxswitch/vxswitch/internal/nstest"
 )
 
@@ -252,16 +255,83 @@ func TestIntegrationTwoHosts(t *testing.T) {
 		name  string
 		flags []string
 		mode  string // the TAP mode the log must show
+		uso   bool   // UDP datagrams of one flow go into the container merged
 	}{
-		{"tap offload", nil, `vnet_hdr \(tso4, tso6, uso, csum\)`},
-		{"tap offload without uso", []string{"--no-tap-uso"}, `vnet_hdr \(tso4, tso6, csum\)`},
-		{"plain tap", []string{"--no-tap-offload"}, `"mode": "plain"|plain`},
+		{"tap offload", nil, `vnet_hdr \(tso4, tso6, uso, csum\)`, true},
+		{"tap offload without uso", []string{"--no-tap-uso"}, `vnet_hdr \(tso4, tso6, csum\)`, false},
+		{"plain tap", []string{"--no-tap-offload"}, `"mode": "plain"|plain`, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testTwoHosts(t, tc.flags, regexp.MustCompile(tc.mode)) })
+		t.Run(tc.name, func(t *testing.T) { testTwoHosts(t, tc.flags, regexp.MustCompile(tc.mode), tc.uso) })
 	}
 }
 
-func testTwoHosts(t *testing.T, flags []string, mode *regexp.Regexp) {
+// udpBursts sends bursts of datagrams of one flow from a connected socket
+// in from to addr in to, each burst in one sendmmsg so that they travel
+// together, and checks that every datagram arrives, in order, as sent.
+func udpBursts(t *testing.T, from, to *nstest.NS, addr string, bursts, per int) {
+	t.Helper()
+	var rc *net.UDPConn
+	if err := to.Do(func() (err error) {
+		rc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+		return err
+	}); err != nil {
+		t.Fatalf("listen udp %s: %v", addr, err)
+	}
+	defer rc.Close()
+	var sc *net.UDPConn
+	if err := from.Do(func() (err error) {
+		sc, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
+		return err
+	}); err != nil {
+		t.Fatalf("dial udp %s: %v", addr, err)
+	}
+	defer sc.Close()
+	payload := func(i int) []byte {
+		p := make([]byte, 200)
+		for j := range p {
+			p[j] = byte(i*31 + j)
+		}
+		p[0], p[1] = byte(i>>8), byte(i)
+		return p
+	}
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2000)
+		for i := range bursts * per {
+			rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := rc.Read(buf)
+			if err != nil {
+				got <- fmt.Errorf("datagram %d of %d: %w", i, bursts*per, err)
+				return
+			}
+			if string(buf[:n]) != string(payload(i)) {
+				got <- fmt.Errorf("datagram %d: %d bytes starting %x, want datagram %d as sent", i, n, buf[:min(n, 2)], i)
+				return
+			}
+		}
+		got <- nil
+	}()
+	pc := ipv4.NewPacketConn(sc)
+	for b := range bursts {
+		msgs := make([]ipv4.Message, per)
+		for i := range msgs {
+			msgs[i].Buffers = [][]byte{payload(b*per + i)}
+		}
+		for sent := 0; sent < per; {
+			n, err := pc.WriteBatch(msgs[sent:], 0)
+			if err != nil {
+				t.Fatalf("burst %d: sendmmsg: %v", b, err)
+			}
+			sent += n
+		}
+		time.Sleep(5 * time.Millisecond) // one burst at a time in the receiver's buffer
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testTwoHosts(t *testing.T, flags []string, mode *regexp.Regexp, uso bool) {
 	th := newTwoHosts(t, flags...)
 	if !mode.MatchString(th.sw1.output()) {
 		t.Errorf("log does not show TAP mode %v:\n%s", mode, th.sw1.output())
@@ -289,6 +359,26 @@ func testTwoHosts(t *testing.T, flags []string, mode *regexp.Regexp) {
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("dial from red: %v, want connection refused by red2 (same VNI)", err)
+		}
+	})
+
+	t.Run("UDP bursts arrive as sent", func(t *testing.T) {
+		segs := func() uint64 {
+			var ps []admin.PortEntry
+			cliJSON(t, &ps, "ports", "--socket", th.sw2.socket)
+			for _, p := range ps {
+				if p.Name == "blue-eth1" && p.Offload != nil {
+					return p.Offload.GSOSegments
+				}
+			}
+			return 0
+		}
+		before := segs()
+		udpBursts(t, th.blue1, th.blue2, "10.0.1.3:5002", 20, 60)
+		// Only UDP crossed during the bursts: merged segments are
+		// datagrams, which only UDP segmentation offload merges.
+		if merged := segs() - before; uso != (merged > 0) {
+			t.Errorf("%d datagrams went into blue2 merged; want some only with UDP segmentation offload (on: %v)", merged, uso)
 		}
 	})
 
