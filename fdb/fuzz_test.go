@@ -32,36 +32,11 @@ func FuzzTable(f *testing.F) {
 		ops = ops[:min(len(ops), 2*maxFuzzOps)]
 		for i := 0; i+1 < len(ops); i += 2 {
 			op, arg := ops[i]%8, ops[i+1]
-			mac, d := fuzzMAC(arg&15), fuzzDest(arg>>4)
-			switch op {
-			case 0, 1:
-				if got, want := tab.Learn(mac, d, now), ref.learn(mac, d, now); got != want {
-					t.Fatalf("op %d: Learn(%v, %v, %d) = %v, want %v", i/2, mac, d, now, got, want)
-				}
-			case 2:
-				tab.AddStatic(mac, d)
-				ref.m[mac] = refEntry{d: d, static: true}
-				statics[mac] = d
-			case 3:
-				_, want := ref.m[mac]
-				delete(ref.m, mac)
-				delete(statics, mac)
-				if got := tab.Delete(mac); got != want {
-					t.Fatalf("op %d: Delete(%v) = %v, want %v", i/2, mac, got, want)
-				}
-			case 4:
-				if got, want := tab.Expire(now), ref.sweep(func(e refEntry) bool { return ref.aged(e, now) }); got != want {
-					t.Fatalf("op %d: Expire(%d) = %d, want %d", i/2, now, got, want)
-				}
-			case 5:
-				gotD, gotOK := tab.Lookup(mac, now)
-				wantD, wantOK := ref.lookup(mac, now)
-				if gotD != wantD || gotOK != wantOK {
-					t.Fatalf("op %d: Lookup(%v, %d) = %v, %v, want %v, %v", i/2, mac, now, gotD, gotOK, wantD, wantOK)
-				}
-			case 6:
+			switch d := fuzzDest(arg >> 4); {
+			case tableOp(t, i/2, op, arg, tab, &ref, statics, now):
+			case op == 6:
 				now += int64(arg & 15)
-			case 7:
+			case op == 7:
 				if got, want := tab.FlushDest(d), ref.sweep(func(e refEntry) bool { return e.d == d }); got != want {
 					t.Fatalf("op %d: FlushDest(%v) = %d, want %d", i/2, d, got, want)
 				}
@@ -69,6 +44,46 @@ func FuzzTable(f *testing.F) {
 			checkAgainstRef(t, i/2, tab, &ref, statics, now)
 		}
 	})
+}
+
+// tableOp applies fuzz operation op with argument arg, if it is one of
+// those FuzzTable and FuzzTableClock share (0-5: Learn, AddStatic, Delete,
+// Expire, Lookup), to tab and to the model ref at now, failing t where they
+// disagree; n numbers the operation in messages. It reports false for the
+// other operations, which the caller applies.
+func tableOp(t *testing.T, n int, op, arg byte, tab *Table, ref *refTable, statics map[MAC]Dest, now int64) bool {
+	t.Helper()
+	mac, d := fuzzMAC(arg&15), fuzzDest(arg>>4)
+	switch op {
+	case 0, 1:
+		if got, want := tab.Learn(mac, d, now), ref.learn(mac, d, now); got != want {
+			t.Fatalf("op %d: Learn(%v, %v, %d) = %v, want %v", n, mac, d, now, got, want)
+		}
+	case 2:
+		tab.AddStatic(mac, d)
+		ref.m[mac] = refEntry{d: d, static: true}
+		statics[mac] = d
+	case 3:
+		_, want := ref.m[mac]
+		delete(ref.m, mac)
+		delete(statics, mac)
+		if got := tab.Delete(mac); got != want {
+			t.Fatalf("op %d: Delete(%v) = %v, want %v", n, mac, got, want)
+		}
+	case 4:
+		if got, want := tab.Expire(now), ref.sweep(func(e refEntry) bool { return ref.aged(e, now) }); got != want {
+			t.Fatalf("op %d: Expire(%d) = %d, want %d", n, now, got, want)
+		}
+	case 5:
+		gotD, gotOK := tab.Lookup(mac, now)
+		wantD, wantOK := ref.lookup(mac, now)
+		if gotD != wantD || gotOK != wantOK {
+			t.Fatalf("op %d: Lookup(%v, %d) = %v, %v, want %v, %v", n, mac, now, gotD, gotOK, wantD, wantOK)
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // maxFuzzOps bounds an input's length. Each operation is checked against

@@ -373,34 +373,7 @@ func FuzzTableClock(f *testing.F) {
 		var now int64
 		for i := 0; i+1 < len(ops); i += 2 {
 			op, arg := ops[i]%8, ops[i+1]
-			mac, d := fuzzMAC(arg&15), fuzzDest(arg>>4)
-			switch op {
-			case 0, 1:
-				if got, want := tab.Learn(mac, d, now), ref.learn(mac, d, now); got != want {
-					t.Fatalf("op %d: Learn(%v, %v, %d) = %v, want %v", i/2, mac, d, now, got, want)
-				}
-			case 2:
-				tab.AddStatic(mac, d)
-				ref.m[mac] = refEntry{d: d, static: true}
-				statics[mac] = d
-			case 3:
-				_, want := ref.m[mac]
-				delete(ref.m, mac)
-				delete(statics, mac)
-				if got := tab.Delete(mac); got != want {
-					t.Fatalf("op %d: Delete(%v) = %v, want %v", i/2, mac, got, want)
-				}
-			case 4:
-				if got, want := tab.Expire(now), ref.sweep(func(e refEntry) bool { return ref.aged(e, now) }); got != want {
-					t.Fatalf("op %d: Expire(%d) = %d, want %d", i/2, now, got, want)
-				}
-			case 5:
-				gotD, gotOK := tab.Lookup(mac, now)
-				wantD, wantOK := ref.lookup(mac, now)
-				if gotD != wantD || gotOK != wantOK {
-					t.Fatalf("op %d: Lookup(%v, %d) = %v, %v, want %v, %v", i/2, mac, now, gotD, gotOK, wantD, wantOK)
-				}
-			case 6, 7:
+			if !tableOp(t, i/2, op, arg, tab, &ref, statics, now) { // 6, 7: the clock
 				step := steps[arg&15]
 				if arg&0x10 != 0 {
 					step = -step
