@@ -209,12 +209,13 @@ func (t *TAP) flushLocked() error {
 		return nil
 	}
 	v := t.vnet
-	if segs := v.gro.segs; segs > 1 {
+	segs := v.gro.segs
+	b := v.gro.finish()
+	_, err := t.writevLocked(v.groQ, b[:vnetHdrLen], b[vnetHdrLen:])
+	if err == nil && segs > 1 {
 		v.gsoWrites.Add(1)
 		v.gsoSegs.Add(uint64(segs))
 	}
-	b := v.gro.finish()
-	_, err := t.writevLocked(v.groQ, b[:vnetHdrLen], b[vnetHdrLen:])
 	return err
 }
 
