@@ -113,11 +113,20 @@ func l3End(frame []byte) int {
 func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) (int, error) {
 	ipOff, etype := l3Start(frame)
 	l4 := int(h.csumStart)
-	if l4+tcpMinHeaderLen > len(frame) || l4 <= ipOff {
+	v4 := h.gsoType&^vnetGSOECN == vnetGSOTCPv4
+	ipMin := ipv6HeaderLen
+	if v4 {
+		ipMin = ipv4MinHeaderLen
+	}
+	// The IP and TCP headers must fit where csumStart puts them: every
+	// segment gets a copy of both, and a container can hand over any
+	// bytes under a virtio header it made up (a packet socket with
+	// PACKET_VNET_HDR).
+	if l4+tcpMinHeaderLen > len(frame) || l4 < ipOff+ipMin {
 		return 0, errBadGSO
 	}
-	v4 := h.gsoType&^vnetGSOECN == vnetGSOTCPv4
-	if v4 && (etype != etherTypeIPv4 || frame[ipOff]>>4 != 4 || frame[ipOff+9] != protoTCP) {
+	if v4 && (etype != etherTypeIPv4 || frame[ipOff]>>4 != 4 || frame[ipOff+9] != protoTCP ||
+		int(frame[ipOff]&0x0f)*4 > l4-ipOff) {
 		return 0, errBadGSO
 	}
 	if !v4 && (etype != etherTypeIPv6 || frame[ipOff]>>4 != 6) {
@@ -125,7 +134,7 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 	}
 	hdrLen := l4 + int(frame[l4+12]>>4)*4
 	mss := int(h.gsoSize)
-	if hdrLen > len(frame) || mss == 0 {
+	if hdrLen < l4+tcpMinHeaderLen || hdrLen > len(frame) || mss == 0 {
 		return 0, errBadGSO
 	}
 	payload := frame[hdrLen:]

@@ -157,10 +157,11 @@ func TestSegmentTCPRejectsInconsistentHeaders(t *testing.T) {
 		t.Error("4 segments into 2 buffers: no error")
 	}
 	for name, mutate := range map[string]func(*vnetHdr){
-		"csum_start past the frame": func(h *vnetHdr) { h.csumStart = 60000 },
-		"csum_start inside IP":      func(h *vnetHdr) { h.csumStart = 14 },
-		"mss zero":                  func(h *vnetHdr) { h.gsoSize = 0 },
-		"IPv6 type on IPv4 frame":   func(h *vnetHdr) { h.gsoType = vnetGSOTCPv6 },
+		"csum_start past the frame":              func(h *vnetHdr) { h.csumStart = 60000 },
+		"csum_start inside IP":                   func(h *vnetHdr) { h.csumStart = 14 },
+		"mss zero":                               func(h *vnetHdr) { h.gsoSize = 0 },
+		"IPv6 type on IPv4 frame":                func(h *vnetHdr) { h.gsoType = vnetGSOTCPv6 },
+		"csum_start before the IPv4 header ends": func(h *vnetHdr) { h.csumStart = 14 + 16 },
 	} {
 		bad := h
 		mutate(&bad)
@@ -170,6 +171,25 @@ func TestSegmentTCPRejectsInconsistentHeaders(t *testing.T) {
 		}
 		if _, err := segmentTCP(frame, bad, out, make([]int, 8), 0); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+	// Header bytes that contradict the virtio header: a TCP data offset
+	// below the minimum (found by FuzzDecodeVnet: segments then had no
+	// room for the TCP flags written into them), and an IPv4 header
+	// longer than the gap csum_start leaves for it.
+	for name, mutate := range map[string]func([]byte){
+		"TCP data offset 0":        func(f []byte) { f[14+20+12] = 0 },
+		"TCP data offset 4":        func(f []byte) { f[14+20+12] = 4 << 4 },
+		"IPv4 IHL past csum_start": func(f []byte) { f[14] = 0x46 },
+	} {
+		bad := append([]byte(nil), frame...)
+		mutate(bad)
+		out := make([][]byte, 8)
+		for i := range out {
+			out[i] = make([]byte, 2000)
+		}
+		if _, err := segmentTCP(bad, h, out, make([]int, 8), 0); err != errBadGSO {
+			t.Errorf("%s: err %v, want errBadGSO", name, err)
 		}
 	}
 }
