@@ -137,20 +137,12 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 	if hdrLen < l4+tcpMinHeaderLen || hdrLen > len(frame) || mss == 0 {
 		return 0, errBadGSO
 	}
-	payload := frame[hdrLen:]
-	n := (len(payload) + mss - 1) / mss
-	if n == 0 {
-		n = 1
-	}
-	if n > len(out) {
-		return 0, errNoRoom
+	n, id, err := segmentPlan(frame, ipOff, hdrLen, mss, v4, len(out))
+	if err != nil {
+		return 0, err
 	}
 	seq := binary.BigEndian.Uint32(frame[l4+4 : l4+8])
 	flags := frame[l4+13]
-	var id uint16
-	if v4 {
-		id = binary.BigEndian.Uint16(frame[ipOff+4 : ipOff+6])
-	}
 	for i := 0; i < n; i++ {
 		seg, ok := cutSegment(frame, hdrLen, mss, i, out[i][offset:])
 		if !ok {
@@ -180,6 +172,21 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		sizes[i] = segLen
 	}
 	return n, nil
+}
+
+// segmentPlan returns how many segments of mss payload bytes a super-frame
+// with hdrLen bytes of headers is cut into (one at least, for a frame with
+// no payload), and for IPv4 the ID the first of them carries; errNoRoom if
+// that is more than the room buffers given.
+func segmentPlan(frame []byte, ipOff, hdrLen, mss int, v4 bool, room int) (n int, id uint16, err error) {
+	n = max((len(frame)-hdrLen+mss-1)/mss, 1)
+	if n > room {
+		return 0, 0, errNoRoom
+	}
+	if v4 {
+		id = binary.BigEndian.Uint16(frame[ipOff+4 : ipOff+6])
+	}
+	return n, id, nil
 }
 
 // cutSegment writes segment i of a super-frame cut at mss payload bytes
@@ -238,14 +245,9 @@ func segmentUDP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 	default:
 		return 0, errBadGSO
 	}
-	payload := frame[hdrLen:]
-	n := max((len(payload)+mss-1)/mss, 1)
-	if n > len(out) {
-		return 0, errNoRoom
-	}
-	var id uint16
-	if v4 {
-		id = binary.BigEndian.Uint16(frame[ipOff+4 : ipOff+6])
+	n, id, err := segmentPlan(frame, ipOff, hdrLen, mss, v4, len(out))
+	if err != nil {
+		return 0, err
 	}
 	for i := 0; i < n; i++ {
 		seg, ok := cutSegment(frame, hdrLen, mss, i, out[i][offset:])
