@@ -31,7 +31,13 @@
 #   the MAC table phase); FDBFILL, the fdbfill binary (default: fdbfill
 #   beside vxswitch; `make bench-e2e` builds it); OUT (default
 #   bench-e2e-results.md); VXSWITCH_ARGS, extra options for `vxswitch run`
-#   (e.g. --log-level warn).
+#   (e.g. --log-level warn); HOST_CPUS="A B" (default: unset, the scheduler
+#   places everything) pins each simulated host to its own CPUs, for both
+#   flavors alike: with taskset, h1's vxswitch and everything run in c1
+#   (iperf3 client, ping) on CPU list A, h2's vxswitch and c2's iperf3
+#   server on B. Two real hosts do not share CPUs; on one small machine the
+#   scheduler may put both hosts' work on one CPU, and each wake-up that
+#   crosses CPUs costs the user-space path more than the kernel's.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -49,6 +55,25 @@ RUNS=${RUNS:-1} DURATION=${DURATION:-10} PINGS=${PINGS:-1000} OUT=${OUT:-bench-e
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "$0: RUNS=$RUNS: want a positive integer" >&2; exit 2; }
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "$0: DURATION=$DURATION: want whole seconds" >&2; exit 2; }
 [[ $PINGS =~ ^[1-9][0-9]*$ ]] || { echo "$0: PINGS=$PINGS: want a positive integer" >&2; exit 2; }
+# PIN1, PIN2: the command prefix that puts a process on host 1's or 2's
+# CPUs (taskset -c LIST) with HOST_CPUS, else nothing. A prefix, not a
+# function: a function run in the background would be a subshell, and $!
+# its PID instead of the switch's.
+PIN1=() PIN2=() HOST_CPU=()
+if [[ -n ${HOST_CPUS:-} ]]; then
+	read -r -a HOST_CPU <<<"$HOST_CPUS"
+	if ((${#HOST_CPU[@]} != 2)) || [[ ! ${HOST_CPU[0]} =~ ^[0-9][0-9,-]*$ || ! ${HOST_CPU[1]} =~ ^[0-9][0-9,-]*$ ]]; then
+		echo "$0: HOST_CPUS=\"$HOST_CPUS\": want two taskset CPU lists, h1's and h2's, e.g. \"0 1\"" >&2
+		exit 2
+	fi
+	command -v taskset >/dev/null 2>&1 ||
+		{ echo "$0: HOST_CPUS needs taskset; install util-linux (apt-get install -y util-linux)" >&2; exit 1; }
+	for n in 0 1; do
+		taskset -c "${HOST_CPU[n]}" true 2>/dev/null ||
+			{ echo "$0: HOST_CPUS: host $((n + 1))'s CPU list ${HOST_CPU[n]} is not usable here ($(nproc) CPUs)" >&2; exit 2; }
+	done
+	PIN1=(taskset -c "${HOST_CPU[0]}") PIN2=(taskset -c "${HOST_CPU[1]}")
+fi
 FDB_MACS=${FDB_MACS:-100000}
 if [[ ! $FDB_MACS =~ ^(0|[1-9][0-9]*)$ ]] || ((FDB_MACS > 900000)); then
 	echo "$0: FDB_MACS=$FDB_MACS: want 0 (no MAC table phase) to 900000" >&2
@@ -199,8 +224,9 @@ start_vxswitch() {
 	if [[ $("$BIN" help run 2>&1) == *-admin-socket* ]]; then
 		admin=(--admin-socket "$base.sock")
 	fi
+	local -n pin=PIN$n # host n's taskset prefix, if any
 	# shellcheck disable=SC2086 # VXSWITCH_ARGS is a list of options
-	ip netns exec "$(ns v "h$n")" "$BIN" run -c "$base.yaml" "${admin[@]}" $VXSWITCH_ARGS 2>"$base.log" &
+	"${pin[@]}" ip netns exec "$(ns v "h$n")" "$BIN" run -c "$base.yaml" "${admin[@]}" $VXSWITCH_ARGS 2>"$base.log" &
 	pid=$!
 	PIDS+=("$pid")
 	printf -v "PID_V$n" '%s' "$pid"
@@ -221,7 +247,7 @@ start_vxswitch() {
 # start_iperf_server FLAVOR: iperf3 -s in c2, waits until it listens.
 start_iperf_server() {
 	local f=$1 pid i
-	ip netns exec "$(ns "$f" c2)" iperf3 -s -B "$IP2" -p "$IPERF_PORT" >"$DIR/$f-iperf3-server.log" 2>&1 &
+	"${PIN2[@]}" ip netns exec "$(ns "$f" c2)" iperf3 -s -B "$IP2" -p "$IPERF_PORT" >"$DIR/$f-iperf3-server.log" 2>&1 &
 	pid=$!
 	PIDS+=("$pid")
 	for ((i = 0; i < 50; i++)); do
@@ -272,7 +298,7 @@ iperf() {
 	shift 2
 	out=$DIR/$f-$name.json
 	for _ in 1 2 3; do
-		if ip netns exec "$(ns "$f" c1)" timeout $((DURATION + 30)) \
+		if "${PIN1[@]}" ip netns exec "$(ns "$f" c1)" timeout $((DURATION + 30)) \
 			iperf3 -c "$IP2" -p "$IPERF_PORT" -t "$DURATION" -J "$@" >"$out" 2>"$DIR/$f-$name.err"; then
 			return 0
 		fi
@@ -288,7 +314,7 @@ iperf() {
 # reply lines, p50 and p99 by nearest rank, in µs.
 ping_rtts() {
 	local f=$1 n
-	ip netns exec "$(ns "$f" c1)" ping -n -c "$PINGS" -i 0.001 -W 1 "$IP2" >"$DIR/$f-ping.out" 2>&1 || true
+	"${PIN1[@]}" ip netns exec "$(ns "$f" c1)" ping -n -c "$PINGS" -i 0.001 -W 1 "$IP2" >"$DIR/$f-ping.out" 2>&1 || true
 	sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' "$DIR/$f-ping.out" | sort -g >"$DIR/$f-rtt"
 	n=$(wc -l <"$DIR/$f-rtt")
 	record "$f" ping_replies "$n"
@@ -559,6 +585,13 @@ vrow() { # LABEL METRIC DECIMALS: vxswitch only
 	echo
 	echo "Load average before / after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg)." \
 		"vxswitch ${VXSWITCH_ARGS:+(run $VXSWITCH_ARGS) }modes: $(modes)."
+	echo
+	if ((${#PIN1[@]})); then
+		echo "CPU placement (HOST_CPUS, both flavors): h1's side (its vxswitch; iperf3 client and ping" \
+			"in c1) on CPU ${HOST_CPU[0]}, h2's side (its vxswitch; iperf3 server in c2) on CPU ${HOST_CPU[1]}."
+	else
+		echo "CPU placement: unpinned, the scheduler's choice (HOST_CPUS unset)."
+	fi
 	echo
 	echo "| metric | kernel | vxswitch | vxswitch/kernel |"
 	echo "| --- | ---: | ---: | ---: |"
