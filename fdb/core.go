@@ -26,6 +26,10 @@ const sweepBatch = 1024
 // see sweep.
 const maxSweepRestarts = 2
 
+// sweepYield is what a sweep does between two batches, with the mutex
+// released. Tests replace it to run writers at exactly that point.
+var sweepYield = runtime.Gosched
+
 // minSlots is the smallest slot array, a power of two.
 const minSlots = 16
 
@@ -729,7 +733,7 @@ func (t *table[K]) sweep(drop func(v uint64, seen int64) bool) int {
 		t.mu.Unlock()
 		// Let a writer waiting for mu have it; without this the sweep
 		// would usually take it straight back.
-		runtime.Gosched()
+		sweepYield()
 		t.mu.Lock()
 	}
 }

@@ -2,6 +2,7 @@ package fdb
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -478,5 +479,70 @@ func TestStampRepairedByRefresh(t *testing.T) {
 	checkStamps(t, &tab.t)
 	if !fastFresh(t, tab, mac, seen+int64(time.Second)/2) {
 		t.Errorf("entry refreshed at %d: the stamp alone does not call it fresh half an ageing later", seen)
+	}
+}
+
+// TestSweepGivesUpAfterRestarts rehashes the table between every two
+// batches of a sweep. The sweep starts over maxSweepRestarts times and then
+// carries on from where it is in each newer array: it must end, leave the
+// aged entries it skipped for the next sweep (where no Lookup finds them),
+// and not raise oldest past them; the next sweep, undisturbed, removes them
+// and raises oldest.
+func TestSweepGivesUpAfterRestarts(t *testing.T) {
+	const (
+		n        = 4 * sweepBatch
+		ageing   = time.Second
+		now      = 10 * sec // the first n entries, seen at 0, are aged by then
+		rehashes = maxSweepRestarts + 3
+	)
+	tab := NewTable(1<<20, ageing)
+	for i := range n {
+		tab.Learn(seqMAC(i), port(1), 0)
+	}
+	next, done := n, 0
+	sweepYield = func() {
+		if done == rehashes {
+			return // a sweep that restarts every time still ends, and fails below
+		}
+		a := tab.t.cur.Load()
+		for tab.t.cur.Load() == a {
+			tab.Learn(seqMAC(next), port(2), now)
+			next++
+		}
+		done++
+	}
+	t.Cleanup(func() { sweepYield = runtime.Gosched })
+
+	deleted := tab.Expire(now)
+	sweepYield = runtime.Gosched
+	if done != rehashes {
+		t.Fatalf("the sweep yielded for %d rehashes, want %d: too few batches", done, rehashes)
+	}
+	left := 0
+	for i := range n {
+		if _, in := macSlotOK(tab, seqMAC(i)); in {
+			left++
+		}
+		if d, ok := tab.Lookup(seqMAC(i), now); ok {
+			t.Fatalf("Lookup(%v) = %v at %d s, seen at 0 with ageing %v: want a miss", seqMAC(i), d, now/sec, ageing)
+		}
+	}
+	if left == 0 {
+		t.Fatalf("the sweep deleted all %d aged entries despite %d rehashes: it never gave up restarting", n, rehashes)
+	}
+	if deleted+left != n {
+		t.Fatalf("deleted %d, %d aged left: want %d in all", deleted, left, n)
+	}
+	checkStamps(t, &tab.t) // includes oldest <= 0, the skipped entries' last-seen
+
+	if got := tab.Expire(now); got != left {
+		t.Fatalf("second sweep deleted %d, want the %d the first skipped", got, left)
+	}
+	if got, want := tab.LearnedLen(), next-n; got != want {
+		t.Fatalf("%d learned entries after both sweeps, want the %d fresh ones", got, want)
+	}
+	checkStamps(t, &tab.t)
+	if got := tab.t.oldest.Load(); got != now {
+		t.Fatalf("oldest = %d after a sweep that missed nothing, want %d (every entry's last-seen)", got, now)
 	}
 }
