@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"testing"
+	"unicode/utf16"
 )
 
 func FuzzParse(f *testing.F) {
@@ -50,7 +51,8 @@ func checkFuzzError(t *testing.T, err error, data []byte) {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = j.Unwrap()
 	}
-	last := lineAt(data, len(data)) + 1
+	text := yamlText(data)
+	last := lineAt(text, len(text)) + 1
 	for _, e := range errs {
 		var ce *Error
 		if !errors.As(e, &ce) {
@@ -60,6 +62,22 @@ func checkFuzzError(t *testing.T, err error, data []byte) {
 			t.Fatalf("error %+v: want file f.yaml, line in 1..%d and a message", *ce, last)
 		}
 	}
+}
+
+// yamlText is data as YAML reads it: after a UTF-16 byte-order mark,
+// UTF-16 (decoded leniently here: an odd last byte is dropped and unpaired
+// surrogates become U+FFFD, each still one character on its line), else the
+// bytes as they are.
+func yamlText(data []byte) []byte {
+	order := utf16Order(data)
+	if order == nil {
+		return data
+	}
+	units := make([]uint16, 0, len(data)/2)
+	for i := 2; i+1 < len(data); i += 2 {
+		units = append(units, order.Uint16(data[i:]))
+	}
+	return []byte(string(utf16.Decode(units)))
 }
 
 // checkConfig checks invariants that every accepted Config must keep.

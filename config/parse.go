@@ -10,9 +10,14 @@ import (
 )
 
 // Parse decodes and validates one configuration; name is the file name used
-// in error messages. It reports every problem it finds: the error is an
-// *Error, or several *Error joined with errors.Join in file order.
+// in error messages. The text is UTF-8, or UTF-16 after a byte-order mark.
+// It reports every problem it finds: the error is an *Error, or several
+// *Error joined with errors.Join in file order.
 func Parse(name string, data []byte) (*Config, error) {
+	data, err := utf8Text(name, data)
+	if err != nil {
+		return nil, err
+	}
 	p := &parser{file: name}
 	root, err := p.document(data)
 	if err != nil {
