@@ -51,6 +51,18 @@ type Worker struct {
 	// batchNow, when not zero, is the time of the read batch being
 	// forwarded: one clock read per batch instead of one per frame.
 	batchNow int64
+	// last is the decision for the frame before, within the read batch
+	// open; see fromPort.
+	last lastFrame
+}
+
+// lastFrame is where the previous frame from a port went, so that a run of
+// frames of one flow in a read batch (the segments of a TSO super-frame)
+// costs one MAC learn and one lookup.
+type lastFrame struct {
+	port     *Port // nil: nothing remembered
+	src, dst fdb.MAC
+	dest     fdb.Dest
 }
 
 // now is the switch's clock, read once per batch while one is open.
@@ -64,7 +76,10 @@ func (w *Worker) now() int64 {
 // StartBatch reads the clock for the frames of one read batch, up to the
 // next Flush: they are learned and aged as seen at the same instant, as a
 // batch arrives within microseconds.
-func (w *Worker) StartBatch() { w.batchNow = w.s.now() }
+func (w *Worker) StartBatch() {
+	w.batchNow = w.s.now()
+	w.last.port = nil
+}
 
 // NewWorker returns a Worker that sends to the underlay through tx.
 func (s *Switch) NewWorker(tx vtep.Sender) *Worker {
@@ -109,10 +124,22 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 		return w.drop(ReasonOversize)
 	}
 	now := w.now()
-	if d.learning {
-		w.learn(d, src, p.dest(), now)
+	et, dst := e.etherType(), e.dst()
+	// The frames of a read batch are learned and looked up as of one
+	// instant (StartBatch). So a frame from the port, source and
+	// destination of the frame just before it takes that frame's decision:
+	// its source was learned at this instant, and the lookup would find
+	// what that one found. ARP and IPv6 (ND) frames are always looked at.
+	// Which port or VTEP the destination names is still resolved per frame.
+	if w.last.port == p && w.last.src == src && w.last.dst == dst && et != etherTypeARP && et != etherTypeIPv6 {
+		return w.toDest(d, p, buf, off, n, e, w.last.dest)
 	}
-	switch e.etherType() {
+	w.last.port = nil
+	full := false
+	if d.learning {
+		full = w.learn(d, src, p.dest(), now) == fdb.Full
+	}
+	switch et {
 	case etherTypeARP:
 		if v, done := w.arpFromPort(p, e, now); done {
 			return v
@@ -122,7 +149,6 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 			return v
 		}
 	}
-	dst := e.dst()
 	if dst.IsMulticast() {
 		if w.dry {
 			w.stepf("destination %s is broadcast/multicast: flood", dst)
@@ -139,6 +165,16 @@ func (w *Worker) fromPort(p *Port, buf []byte, off, n int) Verdict {
 	if w.dry {
 		w.stepf("MAC table: %s is at %s", dst, s.describe(dest))
 	}
+	// Not after a refused learn: each frame counts in LearnFull.
+	if w.batchNow != 0 && !w.dry && !full {
+		w.last = lastFrame{port: p, src: src, dst: dst, dest: dest}
+	}
+	return w.toDest(d, p, buf, off, n, e, dest)
+}
+
+// toDest forwards the frame from port p to dest, found in the MAC table.
+func (w *Worker) toDest(d *domain, p *Port, buf []byte, off, n int, e ethernet, dest fdb.Dest) Verdict {
+	s := w.s
 	switch dest.Kind {
 	case fdb.KindPort:
 		q := s.portByID(dest.ID)
@@ -276,12 +312,12 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 
 // learn teaches d's MAC table that mac is at dest; a dry Worker only says
 // what would happen.
-func (w *Worker) learn(d *domain, mac fdb.MAC, dest fdb.Dest, now int64) {
+func (w *Worker) learn(d *domain, mac fdb.MAC, dest fdb.Dest, now int64) fdb.Result {
 	if w.dry {
 		w.explainLearn(d, mac, dest, now)
-		return
+		return fdb.Refreshed
 	}
-	d.macs.Learn(mac, dest, now)
+	return d.macs.Learn(mac, dest, now)
 }
 
 // toPort writes frame e to port q.
@@ -408,6 +444,7 @@ func (w *Worker) Batch() {
 // already counted as forwarded); a failed port write counts on the port.
 func (w *Worker) Flush() {
 	w.batchNow = 0
+	w.last.port = nil
 	if w.batch != nil {
 		if failed, _ := w.batch.Flush(); failed > 0 {
 			w.s.txErrors.Add(uint64(failed))
