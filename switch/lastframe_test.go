@@ -152,13 +152,8 @@ func TestLastFrameAllocatesNothing(t *testing.T) {
 		portBuf(frame(t, mac(1), mac(7))), portBuf(frame(t, mac(1), mac(7))),
 		portBuf(frame(t, mac(1), mac(2))), portBuf(frame(t, mac(1), mac(2))),
 	}
-	run := func() {
-		h.f.w.StartBatch()
-		for _, b := range bufs {
-			h.f.w.FromPort(p1, b, vswitch.Headroom, len(b)-vswitch.Headroom)
-		}
-		h.f.w.Flush()
-	}
+	one := func(i int) { h.f.w.FromPort(p1, bufs[i], vswitch.Headroom, len(bufs[i])-vswitch.Headroom) }
+	run := func() { inBatches(h.f.w, len(bufs), len(bufs), one) }
 	run()
 	if n := testing.AllocsPerRun(100, run); n != 0 {
 		t.Errorf("a batch of 4 frames allocates %v times, want 0", n)
@@ -177,11 +172,175 @@ func BenchmarkFromPortBatch(b *testing.B) {
 	b.SetBytes(1514)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i += segs {
-		h.f.w.StartBatch()
-		for range min(segs, b.N-i) {
-			h.f.w.FromPort(p1, buf, vswitch.Headroom, len(buf)-vswitch.Headroom)
+	inBatches(h.f.w, b.N, segs, func(int) { h.f.w.FromPort(p1, buf, vswitch.Headroom, len(buf)-vswitch.Headroom) })
+}
+
+// inBatches makes n calls of fn(i), i counting from 0, in read batches of
+// w of up to segs calls.
+func inBatches(w *vswitch.Worker, n, segs int, fn func(i int)) {
+	for i := 0; i < n; {
+		w.StartBatch()
+		for end := min(i+segs, n); i < end; i++ {
+			fn(i)
 		}
-		h.f.w.Flush()
+		w.Flush()
 	}
+}
+
+// The same for datagrams from the underlay (fromUnderlay).
+
+// dgram is one VXLAN datagram: its sender, VNI and inner frame.
+type dgram struct {
+	from  netip.Addr
+	vni   uint32
+	frame []byte
+}
+
+// underlayBatch forwards datagrams as one read batch.
+func (f *fixture) underlayBatch(dgs ...dgram) []string {
+	f.t.Helper()
+	f.w.StartBatch()
+	defer f.w.Flush()
+	var got []string
+	for _, d := range dgs {
+		got = append(got, verdict(f.fromUnderlay(d.from, d.vni, d.frame)))
+	}
+	return got
+}
+
+func newUnderlayRunFixture(t *testing.T, nc ...vswitch.NetworkConfig) *fixture {
+	t.Helper()
+	if len(nc) == 0 {
+		nc = []vswitch.NetworkConfig{blue(vtep2, vtep3)}
+	}
+	f := newFixture(t, vswitch.Config{Networks: nc}, port("p1", "blue"), port("p2", "blue"))
+	f.fromPort("p1", frame(t, mac(1), macBroadcast))
+	f.delivered()
+	f.sent()
+	return f
+}
+
+func TestLastDatagramRunOfOneFlow(t *testing.T) {
+	f := newUnderlayRunFixture(t)
+	var dgs []dgram
+	var want [][]byte
+	for i := range 5 {
+		fr := udpFrame(t, mac(7), mac(1), uint16(40000+i), 100+i)
+		dgs = append(dgs, dgram{vtep2, vniBlue, fr})
+		want = append(want, fr)
+	}
+	if got := f.underlayBatch(dgs...); fmt.Sprint(got) != fmt.Sprint(repeat("port p1", 5)) {
+		t.Fatalf("verdicts %v", got)
+	}
+	if diff := cmp.Diff(map[string][][]byte{"p1": want}, f.delivered()); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+	if got := f.where("blue", mac(7)); got != "vtep 192.0.2.2" {
+		t.Errorf("mac(7) at %q, want vtep 192.0.2.2", got)
+	}
+	rx := map[netip.Addr]uint64{}
+	for _, p := range f.s.Peers() {
+		rx[p.Addr] = p.IO.RxFrames
+	}
+	if rx[vtep2] != 5 {
+		t.Errorf("peer %v counted %d datagrams, want 5", vtep2, rx[vtep2])
+	}
+}
+
+// TestLastDatagramKeyedOnSenderAndNetwork: the same inner MACs from another
+// VTEP are learned there, and in another network go to that network.
+func TestLastDatagramKeyedOnSenderAndNetwork(t *testing.T) {
+	nb, nr := blue(vtep2, vtep3), red(vtep2, vtep3)
+	f := newFixture(t, vswitch.Config{Networks: []vswitch.NetworkConfig{nb, nr}},
+		port("p1", "blue"), port("p2", "blue"), port("r1", "red"))
+	f.fromPort("p1", frame(t, mac(1), macBroadcast))
+	f.fromPort("r1", frame(t, mac(1), macBroadcast))
+	fr := frame(t, mac(7), mac(1))
+	got := f.underlayBatch(dgram{vtep2, vniBlue, fr}, dgram{vtep3, vniBlue, fr}, dgram{vtep3, vniRed, fr})
+	if want := "[port p1 port p1 port r1]"; fmt.Sprint(got) != want {
+		t.Fatalf("verdicts %v, want %s", got, want)
+	}
+	if got := f.where("blue", mac(7)); got != "vtep 192.0.2.3" {
+		t.Errorf("blue: mac(7) at %q, want vtep 192.0.2.3, where its last datagram came from", got)
+	}
+	if got := f.where("red", mac(7)); got != "vtep 192.0.2.3" {
+		t.Errorf("red: mac(7) at %q, want vtep 192.0.2.3", got)
+	}
+}
+
+// TestLastDatagramMoves: a move between batches (clock standing still) and
+// one within a batch (the destination shows up behind the sender, in a
+// broadcast) are both followed.
+func TestLastDatagramMoves(t *testing.T) {
+	f := newUnderlayRunFixture(t)
+	fr := frame(t, mac(7), mac(1))
+	if got := f.underlayBatch(dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, fr}); fmt.Sprint(got) != "[port p1 port p1]" {
+		t.Fatalf("first batch: %v", got)
+	}
+	f.fromPort("p2", frame(t, mac(1), macBroadcast))
+	if got := f.underlayBatch(dgram{vtep2, vniBlue, fr}); fmt.Sprint(got) != "[port p2]" {
+		t.Fatalf("after mac(1) moved to p2: %v", got)
+	}
+	got := f.underlayBatch(dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, frame(t, mac(1), macBroadcast)}, dgram{vtep2, vniBlue, fr})
+	if want := "[port p2 flood 2 drop split_horizon]"; fmt.Sprint(got) != want {
+		t.Fatalf("move within a batch: %v, want %s", got, want)
+	}
+}
+
+func TestLastDatagramLearnFullAndSnooping(t *testing.T) {
+	nc := blue(vtep2)
+	nc.MaxMACs = 1
+	f := newUnderlayRunFixture(t, nc)
+	before := f.stats("blue").LearnFull
+	fr := frame(t, mac(7), mac(1))
+	if got := f.underlayBatch(dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, fr}); fmt.Sprint(got) != fmt.Sprint(repeat("port p1", 3)) {
+		t.Fatalf("verdicts %v", got)
+	}
+	if got := f.stats("blue").LearnFull - before; got != 3 {
+		t.Errorf("LearnFull rose by %d for 3 datagrams from an unlearnable MAC, want 3", got)
+	}
+
+	f = newUnderlayRunFixture(t)
+	ip6 := netip.MustParseAddr("2001:db8:1::7")
+	na := ndFrame(t, layers.ICMPv6TypeNeighborAdvertisement, mac(7), ip6, ip6, mac(7))
+	m1 := mac(1)
+	copy(na, m1[:]) // unicast to mac(1), as the frames around it
+	f.underlayBatch(dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, arpReply(t, mac(7), ip(7), mac(1), ip(1))},
+		dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, na})
+	got := map[netip.Addr]fdb.MAC{}
+	for _, e := range f.s.Neighbors("blue") {
+		got[e.IP] = e.MAC
+	}
+	if got[ip(7)] != mac(7) || got[ip6] != mac(7) {
+		t.Errorf("neighbors %v: want %v and %v at %v, snooped from the ARP reply and the NA", got, ip(7), ip6, mac(7))
+	}
+}
+
+func TestLastDatagramAllocatesNothing(t *testing.T) {
+	h := newHotPath(t, 1500)
+	src := netip.AddrPortFrom(vtep2, 50123)
+	dgs := [][]byte{
+		encapsulate(vniBlue, frame(t, mac(7), mac(1))), encapsulate(vniBlue, frame(t, mac(7), mac(1))),
+		encapsulate(vniBlue, frame(t, mac(7), mac(2))), encapsulate(vniBlue, frame(t, mac(7), mac(2))),
+	}
+	one := func(i int) { h.f.w.FromUnderlay(src, dgs[i]) }
+	run := func() { inBatches(h.f.w, len(dgs), len(dgs), one) }
+	run()
+	if n := testing.AllocsPerRun(100, run); n != 0 {
+		t.Errorf("a batch of 4 datagrams allocates %v times, want 0", n)
+	}
+}
+
+// BenchmarkFromUnderlayBatch forwards 45 datagrams of one flow (1514-byte
+// inner frames) as one read batch, as a GRO read hands them over; ns/op is
+// per datagram.
+func BenchmarkFromUnderlayBatch(b *testing.B) {
+	const segs = 45
+	h := newHotPath(b, benchUnderlayMTU)
+	src := netip.AddrPortFrom(vtep2, 50123)
+	dg := encapsulate(vniBlue, udpFrame(b, mac(7), mac(1), 40000, 1514))
+	b.SetBytes(1514)
+	b.ReportAllocs()
+	b.ResetTimer()
+	inBatches(h.f.w, b.N, segs, func(int) { h.f.w.FromUnderlay(src, dg) })
 }

@@ -51,9 +51,10 @@ type Worker struct {
 	// batchNow, when not zero, is the time of the read batch being
 	// forwarded: one clock read per batch instead of one per frame.
 	batchNow int64
-	// last is the decision for the frame before, within the read batch
-	// open; see fromPort.
-	last lastFrame
+	// last and lastU are the decisions for the frame and the datagram
+	// before, within the read batch open; see fromPort and fromUnderlay.
+	last  lastFrame
+	lastU lastDatagram
 }
 
 // lastFrame is where the previous frame from a port went, so that a run of
@@ -63,6 +64,17 @@ type lastFrame struct {
 	port     *Port // nil: nothing remembered
 	src, dst fdb.MAC
 	dest     fdb.Dest
+}
+
+// lastDatagram is lastFrame for the underlay: where the previous datagram
+// went, and the peer it came from, for the runs of datagrams a GRO read
+// hands over.
+type lastDatagram struct {
+	d        *domain // nil: nothing remembered
+	from     netip.Addr
+	sender   *peer
+	src, dst fdb.MAC
+	dest     fdb.Dest // a port's
 }
 
 // now is the switch's clock, read once per batch while one is open.
@@ -78,7 +90,7 @@ func (w *Worker) now() int64 {
 // batch arrives within microseconds.
 func (w *Worker) StartBatch() {
 	w.batchNow = w.s.now()
-	w.last.port = nil
+	w.last.port, w.lastU.d = nil, nil
 }
 
 // NewWorker returns a Worker that sends to the underlay through tx.
@@ -244,15 +256,28 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	if w.dry {
 		w.stepf("VXLAN VNI %d: network %s", vni, d.name)
 	}
-	sender := s.peerFor(d, src.Addr().Unmap(), !w.dry)
+	from := src.Addr().Unmap()
+	// As in fromPort: a datagram of the network, sender and inner MACs of
+	// the datagram just before it in the read batch takes that one's
+	// decision, and its peer, whose counters still count it (its last-seen
+	// is this batch's instant already).
+	if l := &w.lastU; l.d == d && l.from == from && len(b) >= vtep.HeaderLen+ethHeaderLen {
+		e := ethernet(b[vtep.HeaderLen:])
+		if et := e.etherType(); e.src() == l.src && e.dst() == l.dst && et != etherTypeARP && et != etherTypeIPv6 {
+			l.sender.io.rx(len(b))
+			return d, w.underlayToPort(d, b, e, l.dest)
+		}
+	}
+	w.lastU.d = nil
+	sender := s.peerFor(d, from, !w.dry)
 	if sender == nil {
-		if !w.dry || !d.allowUnknown || !s.canBePeer(src.Addr().Unmap()) {
+		if !w.dry || !d.allowUnknown || !s.canBePeer(from) {
 			return d, w.drop(ReasonUnknownPeer)
 		}
 		if w.dry {
 			w.stepf("sender %s would become a new peer (allow_unknown_peers)", src.Addr())
 		}
-		sender = &peer{addr: src.Addr().Unmap(), id: newPeerID}
+		sender = &peer{addr: from, id: newPeerID}
 	}
 	now := w.now()
 	if !w.dry {
@@ -272,8 +297,9 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	if srcMAC.IsMulticast() || srcMAC.IsZero() {
 		return d, w.drop(ReasonBadSrcMAC)
 	}
+	full := false
 	if d.learning {
-		w.learn(d, srcMAC, fdb.Dest{Kind: fdb.KindVTEP, ID: sender.id}, now)
+		full = w.learn(d, srcMAC, fdb.Dest{Kind: fdb.KindVTEP, ID: sender.id}, now) == fdb.Full
 	}
 	if d.proxy {
 		switch e.etherType() {
@@ -303,11 +329,20 @@ func (w *Worker) fromUnderlay(src netip.AddrPort, b []byte) (*domain, Verdict) {
 	if dest.Kind == fdb.KindVTEP {
 		return d, w.drop(ReasonSplitHorizon)
 	}
-	q := s.portByID(dest.ID)
-	if q == nil {
-		return d, w.flood(d, nil, b, vtep.HeaderLen, n)
+	if w.batchNow != 0 && !w.dry && !full {
+		w.lastU = lastDatagram{d: d, from: from, sender: sender, src: srcMAC, dst: dst, dest: dest}
 	}
-	return d, w.toPort(q, e)
+	return d, w.underlayToPort(d, b, e, dest)
+}
+
+// underlayToPort writes the inner frame e of datagram b to the port dest
+// names, or floods it to d's ports if that port is gone.
+func (w *Worker) underlayToPort(d *domain, b []byte, e ethernet, dest fdb.Dest) Verdict {
+	q := w.s.portByID(dest.ID)
+	if q == nil {
+		return w.flood(d, nil, b, vtep.HeaderLen, len(e))
+	}
+	return w.toPort(q, e)
 }
 
 // learn teaches d's MAC table that mac is at dest; a dry Worker only says
@@ -444,7 +479,7 @@ func (w *Worker) Batch() {
 // already counted as forwarded); a failed port write counts on the port.
 func (w *Worker) Flush() {
 	w.batchNow = 0
-	w.last.port = nil
+	w.last.port, w.lastU.d = nil, nil
 	if w.batch != nil {
 		if failed, _ := w.batch.Flush(); failed > 0 {
 			w.s.txErrors.Add(uint64(failed))
