@@ -62,13 +62,13 @@ RUNS=${RUNS:-1} DURATION=${DURATION:-10} PINGS=${PINGS:-1000} OUT=${OUT:-bench-e
 PIN1=() PIN2=() HOST_CPU=()
 if [[ -n ${HOST_CPUS:-} ]]; then
 	read -r -a HOST_CPU <<<"$HOST_CPUS"
-	if ((${#HOST_CPU[@]} != 2)) || [[ ! ${HOST_CPU[0]} =~ ^[0-9][0-9,-]*$ || ! ${HOST_CPU[1]} =~ ^[0-9][0-9,-]*$ ]]; then
-		echo "$0: HOST_CPUS=\"$HOST_CPUS\": want two taskset CPU lists, h1's and h2's, e.g. \"0 1\"" >&2
-		exit 2
-	fi
 	command -v taskset >/dev/null 2>&1 ||
 		{ echo "$0: HOST_CPUS needs taskset; install util-linux (apt-get install -y util-linux)" >&2; exit 1; }
 	for n in 0 1; do
+		if ((${#HOST_CPU[@]} != 2)) || [[ ! ${HOST_CPU[n]} =~ ^[0-9][0-9,-]*$ ]]; then
+			echo "$0: HOST_CPUS=\"$HOST_CPUS\": want two taskset CPU lists, h1's and h2's, e.g. \"0 1\"" >&2
+			exit 2
+		fi
 		taskset -c "${HOST_CPU[n]}" true 2>/dev/null ||
 			{ echo "$0: HOST_CPUS: host $((n + 1))'s CPU list ${HOST_CPU[n]} is not usable here ($(nproc) CPUs)" >&2; exit 2; }
 	done
