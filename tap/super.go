@@ -70,7 +70,7 @@ func (t *TAP) WriteTCPSuper(frame []byte) (ok bool, err error) {
 	if t.vnet != nil {
 		v := t.vnet
 		v.wmu.Lock()
-		defer v.wmu.Unlock()
+		defer t.unlockW()
 		if err := t.flushLocked(); err != nil {
 			return true, err
 		}

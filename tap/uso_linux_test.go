@@ -245,3 +245,78 @@ func TestIntegrationUSORefused(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationUSOWriteYields: a merged UDP write gives up the CPU once,
+// after the writers' lock is released, whether Flush or the next frame
+// ends the run; a single datagram and a merged TCP write do not.
+func TestIntegrationUSOWriteYields(t *testing.T) {
+	tp, do := openUSO(t)
+	yields, locked := 0, 0
+	old := yieldCPU
+	yieldCPU = func() {
+		yields++
+		if !tp.vnet.wmu.TryLock() {
+			locked++
+			return
+		}
+		tp.vnet.wmu.Unlock()
+	}
+	t.Cleanup(func() { yieldCPU = old })
+
+	c := listenIn(t, do, mqAddr4.Addr())
+	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	id := uint16(0)
+	udp := func() []byte {
+		id++
+		return peerDatagram(t, tp, dst, id, payloadN(int(id), 64))
+	}
+	tcp := segmentsOf(t, false, bytes.Repeat([]byte{7}, 4000), 1000, "")
+	write := func(frames ...[]byte) {
+		t.Helper()
+		for i, f := range frames {
+			if _, err := tp.WriteCoalesce(f); err != nil {
+				t.Fatalf("WriteCoalesce %d: %v", i, err)
+			}
+		}
+	}
+	flush := func() {
+		t.Helper()
+		if err := tp.Flush(); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+	}
+	check := func(what string, want int) {
+		t.Helper()
+		if yields != want {
+			t.Errorf("%s: %d yields in all, want %d", what, yields, want)
+		}
+	}
+
+	write(udp(), udp(), udp())
+	check("a run of 3 datagrams, held", 0)
+	flush()
+	check("the run flushed", 1)
+	flush()
+	check("an empty flush", 1)
+
+	write(udp())
+	flush()
+	check("a single datagram", 1)
+
+	w0, _ := tp.Coalesced()
+	write(tcp...)
+	flush()
+	if w, _ := tp.Coalesced(); w != w0+1 {
+		t.Fatalf("%d TCP segments made %d merged writes, want 1", len(tcp), w-w0)
+	}
+	check("a merged TCP write", 1)
+
+	write(udp(), udp(), tcp[0])
+	check("a run of datagrams ended by a TCP segment", 2)
+	flush()
+	check("the TCP segment flushed", 2)
+
+	if locked != 0 {
+		t.Errorf("%d of %d yields came with the writers' lock held", locked, yields)
+	}
+}

@@ -42,6 +42,9 @@ type vnetState struct {
 	wn      int
 	errno   syscall.Errno
 	wfn     func(fd uintptr) bool
+	// yieldDue is set when a merged UDP write put a run of datagrams in
+	// a container's socket: unlockW then gives up the CPU.
+	yieldDue bool
 }
 
 func newVnetState() *vnetState {
@@ -147,7 +150,7 @@ func (q *queue) decodeVnet(b []byte, bufs [][]byte, sizes []int, offset int) (in
 func (t *TAP) writeVnet(q *queue, frame []byte) (int, error) {
 	v := t.vnet
 	v.wmu.Lock()
-	defer v.wmu.Unlock()
+	defer t.unlockW()
 	if err := t.flushLocked(); err != nil {
 		return 0, err
 	}
@@ -168,7 +171,7 @@ func (t *TAP) WriteCoalesce(frame []byte) (int, error) {
 		return t.Write(frame)
 	}
 	v.wmu.Lock()
-	defer v.wmu.Unlock()
+	defer t.unlockW()
 	s, ok := parseSegment(frame, v.uso)
 	// A frame whose checksum a sending kernel left for hardware to finish
 	// (it crossed a veth inside VXLAN) is finished here, as a NIC would; a
@@ -200,7 +203,7 @@ func (t *TAP) Flush() error {
 		return nil
 	}
 	v.wmu.Lock()
-	defer v.wmu.Unlock()
+	defer t.unlockW()
 	return t.flushLocked()
 }
 
@@ -209,15 +212,41 @@ func (t *TAP) flushLocked() error {
 		return nil
 	}
 	v := t.vnet
-	segs := v.gro.segs
+	segs, udp := v.gro.segs, v.gro.udp
 	b := v.gro.finish()
 	_, err := t.writevLocked(v.groQ, b[:vnetHdrLen], b[vnetHdrLen:])
 	if err == nil && segs > 1 {
 		v.gsoWrites.Add(1)
 		v.gsoSegs.Add(uint64(segs))
+		v.yieldDue = v.yieldDue || udp
 	}
 	return err
 }
+
+// unlockW releases the writers' lock and then, if a merged UDP write came
+// before, gives up the CPU (sched_yield).
+//
+// That write put up to groMaxUDP datagrams in a container's socket at
+// once, and woke its reader. UDP has no flow control: when that reader
+// shares this CPU, the scheduler lets the writer run on and write more,
+// and the socket's buffer overflows before the reader gets the CPU
+// (measured with iperf3's receiver on the writer's CPU: about 1% of 200
+// kpps lost in its socket without the yield, under 0.01% with it). Yielding after each run hands the CPU
+// to the woken reader, as a NIC driver's NAPI budget hands it back to
+// user space; with nothing else runnable here it returns at once. TCP
+// runs are left alone: the receiver's window paces them.
+func (t *TAP) unlockW() {
+	v := t.vnet
+	yield := v.yieldDue
+	v.yieldDue = false
+	v.wmu.Unlock()
+	if yield {
+		yieldCPU()
+	}
+}
+
+// yieldCPU gives up the CPU; tests replace it to count calls.
+var yieldCPU = func() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 // writevLocked writes one virtio header and one frame in one writev on q.
 func (t *TAP) writevLocked(q *queue, hdr, frame []byte) (int, error) {
