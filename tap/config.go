@@ -35,7 +35,17 @@ type Config struct {
 	// kernel refuses multi-queue or a further queue, the TAP opens with one
 	// queue and Mode says why.
 	Queues int
+	// TxQueueLen is the interface's txqueuelen: how many frames each queue
+	// holds for vxswitch to read. The kernel drops what the container sends
+	// past it (a TAP has no backpressure), so it is the burst a container
+	// can send while its reader waits for a CPU. 0 keeps the kernel's
+	// default (1000); at most MaxTxQueueLen.
+	TxQueueLen int
 }
+
+// MaxTxQueueLen bounds Config.TxQueueLen: the kernel gives each queue a
+// ring of that many pointers.
+const MaxTxQueueLen = 1 << 16
 
 // MaxQueues is MAX_TAP_QUEUES in the kernel's drivers/net/tun.c: a
 // multi-queue TAP has room for that many queues and no more.
@@ -69,6 +79,9 @@ func (c *Config) validate() error {
 	}
 	if c.Queues < 0 || c.Queues > MaxQueues {
 		return fmt.Errorf("queues %d: not between 0 and %d", c.Queues, MaxQueues)
+	}
+	if c.TxQueueLen < 0 || c.TxQueueLen > MaxTxQueueLen {
+		return fmt.Errorf("txqueuelen %d: not between 0 and %d", c.TxQueueLen, MaxTxQueueLen)
 	}
 	for _, p := range c.Addresses {
 		if !p.IsValid() {

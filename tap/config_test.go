@@ -36,6 +36,9 @@ func TestValidate(t *testing.T) {
 		{name: "256 queues", modify: func(c *Config) { c.Queues = 256 }},
 		{name: "negative queues", modify: func(c *Config) { c.Queues = -1 }, wantErr: "queues -1: not between 0 and 256"},
 		{name: "257 queues", modify: func(c *Config) { c.Queues = 257 }, wantErr: "queues 257: not between 0 and 256"},
+		{name: "txqueuelen 65536", modify: func(c *Config) { c.TxQueueLen = 65536 }},
+		{name: "negative txqueuelen", modify: func(c *Config) { c.TxQueueLen = -1 }, wantErr: "txqueuelen -1: not between 0 and 65536"},
+		{name: "txqueuelen 65537", modify: func(c *Config) { c.TxQueueLen = 65537 }, wantErr: "txqueuelen 65537: not between 0 and 65536"},
 		{name: "zero prefix", modify: func(c *Config) { c.Addresses = []netip.Prefix{{}} }, wantErr: "invalid prefix"},
 		{name: "4in6 prefix", modify: func(c *Config) { c.Addresses = []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.1/120")} }, wantErr: "IPv4-mapped"},
 	}

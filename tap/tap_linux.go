@@ -215,6 +215,11 @@ func (t *TAP) configure(h *netlink.Handle, ns netns.NsHandle, tmp string, cfg *C
 	} else {
 		t.mtu = link.Attrs().MTU
 	}
+	if cfg.TxQueueLen != 0 {
+		if err := h.LinkSetTxQLen(link, cfg.TxQueueLen); err != nil {
+			return cfg.errorf(err, "set txqueuelen %d", cfg.TxQueueLen)
+		}
+	}
 	return bringUp(h, ns, link, cfg)
 }
 

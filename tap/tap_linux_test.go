@@ -1,6 +1,7 @@
 package tap
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -108,6 +109,7 @@ func TestIntegrationOpenConfigures(t *testing.T) {
 	path := newNetns(t)
 	cfg := testConfig(path)
 	cfg.MAC = net.HardwareAddr{0x02, 0x00, 0x5e, 0x10, 0x00, 0x01}
+	cfg.TxQueueLen = 4096
 	tp := open(t, cfg)
 
 	if tp.IfName() != "eth1" || tp.Netns() != path || tp.MTU() != 1450 || tp.MAC().String() != cfg.MAC.String() {
@@ -128,6 +130,9 @@ func TestIntegrationOpenConfigures(t *testing.T) {
 	}
 	if a.MTU != 1450 {
 		t.Errorf("MTU = %d, want 1450", a.MTU)
+	}
+	if a.TxQLen != 4096 {
+		t.Errorf("txqueuelen = %d, want 4096", a.TxQLen)
 	}
 	if a.Flags&net.FlagUp == 0 {
 		t.Errorf("flags = %v, want up", a.Flags)
@@ -197,6 +202,9 @@ func TestIntegrationRandomMAC(t *testing.T) {
 	}
 	if got := link.Attrs().HardwareAddr.String(); got != tp.MAC().String() {
 		t.Errorf("link MAC = %s, MAC() = %s", got, tp.MAC())
+	}
+	if got := link.Attrs().TxQLen; got != 1000 {
+		t.Errorf("txqueuelen = %d, want the kernel's default 1000 (TxQueueLen 0)", got)
 	}
 }
 
@@ -533,4 +541,58 @@ func TestIntegrationConcurrentWrite(t *testing.T) {
 		}
 		return replies == writers*each
 	})
+}
+
+// TestIntegrationTxQueueLenHoldsBurst: a burst the container sends while
+// nobody reads the TAP is kept whole up to TxQueueLen frames; with the
+// kernel's default of 1000 the same burst loses frames.
+func TestIntegrationTxQueueLenHoldsBurst(t *testing.T) {
+	requireRoot(t)
+	const burst = 3000
+	for _, qlen := range []int{0, 4096} {
+		t.Run(fmt.Sprintf("txqueuelen %d", qlen), func(t *testing.T) {
+			ns, tp := openWithPeer(t, Config{Queues: 1, TxQueueLen: qlen})
+			dst := netip.AddrPortFrom(mqPeer4, 9)
+			err := ns.Do(func() error {
+				c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				for i := range burst {
+					if _, err := c.Write(make([]byte, 64)); err != nil {
+						return fmt.Errorf("datagram %d: %w", i, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("send the burst: %v", err)
+			}
+			got := 0
+			bufs, sizes := [][]byte{make([]byte, 2048)}, []int{0}
+			for {
+				tp.file.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				if _, err := tp.Read(bufs, sizes, 0); err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Fatalf("Read: %v", err)
+					}
+					break
+				}
+				f := bufs[0][:sizes[0]]
+				// IPv4, UDP, to port 9: one of the burst (not the kernel's
+				// own router solicitations and reports).
+				if len(f) >= 14+20+8 && f[12] == 0x08 && f[13] == 0 && f[14+9] == 17 && binary.BigEndian.Uint16(f[14+20+2:]) == dst.Port() {
+					got++
+				}
+			}
+			t.Logf("%d of %d frames read", got, burst)
+			switch {
+			case qlen == 0 && got >= burst:
+				t.Errorf("the kernel's default queue held all %d frames: the burst tests nothing", burst)
+			case qlen != 0 && got != burst:
+				t.Errorf("read %d of %d frames, want all: the queue holds %d", got, burst, qlen)
+			}
+		})
+	}
 }

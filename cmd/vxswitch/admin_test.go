@@ -32,6 +32,8 @@ func TestClientFlagErrors(t *testing.T) {
 		{"explain from without underlay", []string{"explain", "--from", "192.0.2.2", "--socket", nowhere}, 2, "--from and --datagram need --underlay"},
 		{"no switch running", []string{"fdb", "--socket", nowhere}, 1, "none.sock: dial unix " + nowhere + ": connect: no such file or directory (is vxswitch running with this admin socket? see --socket)"},
 		{"run with a relative socket", []string{"run", "-c", "../../config/testdata/vxswitch.yaml", "--admin-socket", "x.sock"}, 2, `vxswitch run: --admin-socket: "x.sock" is not an absolute path`},
+		{"run with a zero TAP queue length", []string{"run", "-c", "../../config/testdata/vxswitch.yaml", "--tap-txqueuelen", "0"}, 2, "vxswitch run: --tap-txqueuelen 0: want 1 to 65536"},
+		{"run with a huge TAP queue length", []string{"run", "-c", "../../config/testdata/vxswitch.yaml", "--tap-txqueuelen", "65537"}, 2, "vxswitch run: --tap-txqueuelen 65537: want 1 to 65536"},
 		{"run with a bad metrics address", []string{"run", "-c", "../../config/testdata/vxswitch.yaml", "--metrics-listen", "9489"}, 2, `vxswitch run: --metrics-listen: "9489" is not host:port`},
 	}
 	for _, tt := range tests {

@@ -256,12 +256,13 @@ func TestIntegrationTwoHosts(t *testing.T) {
 		flags []string
 		mode  string // the TAP mode the log must show
 		uso   bool   // UDP datagrams of one flow go into the container merged
+		qlen  int    // the TAPs' txqueuelen
 	}{
-		{"tap offload", nil, `vnet_hdr \(tso4, tso6, uso, csum\)`, true},
-		{"tap offload without uso", []string{"--no-tap-uso"}, `vnet_hdr \(tso4, tso6, csum\)`, false},
-		{"plain tap", []string{"--no-tap-offload"}, `"mode": "plain"|plain`, false},
+		{"tap offload", nil, `vnet_hdr \(tso4, tso6, uso, csum\)`, true, 4096},
+		{"tap offload without uso", []string{"--no-tap-uso"}, `vnet_hdr \(tso4, tso6, csum\)`, false, 4096},
+		{"plain tap", []string{"--no-tap-offload", "--tap-txqueuelen", "1000"}, `"mode": "plain"|plain`, false, 1000},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testTwoHosts(t, tc.flags, regexp.MustCompile(tc.mode), tc.uso) })
+		t.Run(tc.name, func(t *testing.T) { testTwoHosts(t, tc.flags, regexp.MustCompile(tc.mode), tc.uso, tc.qlen) })
 	}
 }
 
@@ -331,10 +332,21 @@ func udpBursts(t *testing.T, from, to *nstest.NS, addr string, bursts, per int) 
 	}
 }
 
-func testTwoHosts(t *testing.T, flags []string, mode *regexp.Regexp, uso bool) {
+func testTwoHosts(t *testing.T, flags []string, mode *regexp.Regexp, uso bool, qlen int) {
 	th := newTwoHosts(t, flags...)
 	if !mode.MatchString(th.sw1.output()) {
 		t.Errorf("log does not show TAP mode %v:\n%s", mode, th.sw1.output())
+	}
+	for _, c := range []*nstest.NS{th.blue1, th.red1} {
+		nl := c.Handle(t)
+		link, err := nl.LinkByName("eth1")
+		nl.Close()
+		if err != nil {
+			t.Fatalf("eth1 in %s: %v", c.Name, err)
+		}
+		if got := link.Attrs().TxQLen; got != qlen {
+			t.Errorf("eth1 in %s: txqueuelen %d, want %d", c.Name, got, qlen)
+		}
 	}
 
 	ln := listen(t, th.blue2, "10.0.1.3:5001")

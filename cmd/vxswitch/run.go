@@ -28,7 +28,7 @@ type runOptions struct {
 	fixedSourcePort            bool
 	noTAPOffload, noTAPUSO     bool
 	noUDPGSO, noUDPGRO         bool
-	tapQueues                  int
+	tapQueues, tapTxQueueLen   int
 }
 
 func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
@@ -44,6 +44,7 @@ func runFlags(out io.Writer) (*flag.FlagSet, *runOptions) {
 	fs.BoolVar(&o.noTAPOffload, "no-tap-offload", false, "open TAPs without virtio headers: no TCP segmentation or checksum offload, one frame per read")
 	fs.BoolVar(&o.noTAPUSO, "no-tap-uso", false, "keep the other TAP offloads but write UDP datagrams to TAPs one by one (no UDP segmentation offload into the container)")
 	fs.IntVar(&o.tapQueues, "tap-queues", 0, "queues per TAP, each read by its own goroutine; the kernel keeps each flow on one queue (default: one per CPU, at most 8; 1 turns multi-queue off)")
+	fs.IntVar(&o.tapTxQueueLen, "tap-txqueuelen", daemon.DefaultTAPTxQueueLen, "frames each TAP queue holds for vxswitch to read (the interface's txqueuelen; the kernel's default is 1000): a container that sends a longer burst while vxswitch waits for a CPU loses the rest")
 	fs.BoolVar(&o.noUDPGSO, "no-udp-gso", false, "send every underlay datagram as its own message (no UDP segmentation offload)")
 	fs.BoolVar(&o.noUDPGRO, "no-udp-gro", false, "receive underlay datagrams one by one (no UDP receive offload)")
 	fs.Usage = func() {
@@ -73,6 +74,9 @@ func cmdRun(args []string, stderr io.Writer) error {
 	}
 	if o.tapQueues < 0 || o.tapQueues > tap.MaxQueues {
 		return usageError{fmt.Errorf("--tap-queues %d: want 0 (one per CPU) to %d", o.tapQueues, tap.MaxQueues)}
+	}
+	if o.tapTxQueueLen < 1 || o.tapTxQueueLen > tap.MaxTxQueueLen {
+		return usageError{fmt.Errorf("--tap-txqueuelen %d: want 1 to %d", o.tapTxQueueLen, tap.MaxTxQueueLen)}
 	}
 	cfg, err := config.Load(o.file)
 	if err != nil {
@@ -108,7 +112,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 		}
 	}
 	d, err := daemon.Start(cfg, daemon.Options{FixedSourcePort: o.fixedSourcePort, NoTAPOffload: o.noTAPOffload,
-		NoTAPUSO: o.noTAPUSO, NoUDPGSO: o.noUDPGSO, NoUDPGRO: o.noUDPGRO, TAPQueues: o.tapQueues, Logger: log})
+		NoTAPUSO: o.noTAPUSO, NoUDPGSO: o.noUDPGSO, NoUDPGRO: o.noUDPGRO, TAPQueues: o.tapQueues, TAPTxQueueLen: o.tapTxQueueLen, Logger: log})
 	if err != nil {
 		adminLn.Close()
 		if metricsLn != nil {

@@ -33,8 +33,18 @@ type Options struct {
 	// TAPQueues is the number of queues of each TAP, each read by its own
 	// goroutine; 0 means one per CPU (at most maxDefaultQueues).
 	TAPQueues int
-	Logger    *zap.Logger
+	// TAPTxQueueLen is each TAP's txqueuelen (see tap.Config.TxQueueLen);
+	// 0 means DefaultTAPTxQueueLen.
+	TAPTxQueueLen int
+	Logger        *zap.Logger
 }
+
+// DefaultTAPTxQueueLen is the TAPs' txqueuelen unless told otherwise: a
+// NIC ring's worth rather than the kernel's 1000, since a TAP drops what a
+// container sends past it while its reader waits for a CPU (measured:
+// with iperf3's sender and vxswitch on one CPU, about 1.2% of 235 kpps
+// dropped in the TAP at 1000, none at 4096).
+const DefaultTAPTxQueueLen = 4096
 
 // maxDefaultQueues bounds the default TAP queue count on large machines:
 // each queue's reader holds 64 frame buffers of 64 KiB.
@@ -93,14 +103,19 @@ func AddPort(sw *vswitch.Switch, p *config.Port, o Options, log *zap.Logger) err
 	if queues <= 0 {
 		queues = min(runtime.NumCPU(), maxDefaultQueues)
 	}
+	qlen := o.TAPTxQueueLen
+	if qlen <= 0 {
+		qlen = DefaultTAPTxQueueLen
+	}
 	dev, err := tap.Open(tap.Config{
 		Name: p.Name, Netns: p.NetnsPath(), IfName: p.IfName,
 		MAC: p.MAC, MTU: p.MTU, Addresses: p.Addresses, Offload: !o.NoTAPOffload, USO: !o.NoTAPUSO, Queues: queues,
+		TxQueueLen: qlen,
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("tap open", zap.String("port", p.Name), zap.String("mode", dev.Mode()))
+	log.Info("tap open", zap.String("port", p.Name), zap.String("mode", dev.Mode()), zap.Int("txqueuelen", qlen))
 	_, err = sw.AddPort(vswitch.PortConfig{
 		Name: p.Name, Network: p.Network, Device: dev, MTU: p.MTU,
 		MAC: dev.MAC(), Netns: p.NetnsPath(), IfName: p.IfName,
