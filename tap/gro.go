@@ -43,11 +43,16 @@ type grow struct {
 
 // Limits of a merged frame: an IPv4 total length is 16 bits. A UDP one also
 // holds at most groMaxUDP datagrams, which bounds how much one write puts
-// in the container's socket buffer at once (and is the kernel's own limit
-// on datagrams per UDP_SEGMENT send in older versions).
+// in the container's socket buffer at once. After each merged UDP write
+// the writer yields (see TAP.unlockW), so smaller runs give a receiver
+// that shares the CPU more chances to drain its socket. 16 rather than 64
+// (measured, iperf3 UDP 64 B at 235 kpps, unpinned, alternating, loss in
+// the receiver's socket: 2.4/6.6/7.6% against 5.8/7.9/11.7%, and lower
+// in each of 15 pairs at 210-600 kpps; 8 was worse than 16 in each of 3),
+// at the cost of a write per 16 datagrams instead of 64.
 const (
 	groMax    = 65535 - 64
-	groMaxUDP = 64
+	groMaxUDP = 16
 )
 
 const tcpFlagACK = 0x10
