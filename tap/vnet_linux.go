@@ -231,10 +231,11 @@ func (t *TAP) flushLocked() error {
 // shares this CPU, the scheduler lets the writer run on and write more,
 // and the socket's buffer overflows before the reader gets the CPU
 // (measured with iperf3's receiver on the writer's CPU: about 1% of 200
-// kpps lost in its socket without the yield, under 0.01% with it). Yielding after each run hands the CPU
-// to the woken reader, as a NIC driver's NAPI budget hands it back to
-// user space; with nothing else runnable here it returns at once. TCP
-// runs are left alone: the receiver's window paces them.
+// kpps lost in its socket without the yield, under 0.01% with it).
+// Yielding after each run hands the CPU to the woken reader, as a NIC
+// driver's NAPI budget hands it back to user space; with nothing else
+// runnable here it returns at once. TCP runs are left alone: the
+// receiver's window paces them.
 func (t *TAP) unlockW() {
 	v := t.vnet
 	yield := v.yieldDue
