@@ -1,7 +1,6 @@
 package tap
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -579,10 +580,10 @@ func TestIntegrationTxQueueLenHoldsBurst(t *testing.T) {
 					}
 					break
 				}
-				f := bufs[0][:sizes[0]]
-				// IPv4, UDP, to port 9: one of the burst (not the kernel's
-				// own router solicitations and reports).
-				if len(f) >= 14+20+8 && f[12] == 0x08 && f[13] == 0 && f[14+9] == 17 && binary.BigEndian.Uint16(f[14+20+2:]) == dst.Port() {
+				// UDP to port 9: one of the burst (not the kernel's own
+				// router solicitations and reports).
+				p := gopacket.NewPacket(bufs[0][:sizes[0]], layers.LayerTypeEthernet, gopacket.Default)
+				if udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP); udp != nil && uint16(udp.DstPort) == dst.Port() {
 					got++
 				}
 			}
