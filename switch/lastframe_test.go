@@ -135,12 +135,20 @@ func TestLastFrameARPAndNDAreAlwaysInspected(t *testing.T) {
 		arpReply(t, mac(1), ip(1), mac(7), ip(7)),
 		frame(t, mac(1), mac(7)),
 		na)
+	checkSnooped(t, f, ip(1), ip6, mac(1))
+}
+
+// checkSnooped checks that network blue's neighbor table maps both v4 and
+// v6 to m, as snooped from an ARP reply and a neighbor advertisement that
+// came inside a run of frames.
+func checkSnooped(t *testing.T, f *fixture, v4, v6 netip.Addr, m fdb.MAC) {
+	t.Helper()
 	got := map[netip.Addr]fdb.MAC{}
 	for _, e := range f.s.Neighbors("blue") {
 		got[e.IP] = e.MAC
 	}
-	if got[ip(1)] != mac(1) || got[ip6] != mac(1) {
-		t.Errorf("neighbors %v: want %v and %v at %v, snooped from the ARP reply and the NA", got, ip(1), ip6, mac(1))
+	if got[v4] != m || got[v6] != m {
+		t.Errorf("neighbors %v: want %v and %v at %v, snooped from the ARP reply and the NA", got, v4, v6, m)
 	}
 }
 
@@ -313,13 +321,7 @@ func TestLastDatagramLearnFullAndSnooping(t *testing.T) {
 	copy(na, m1[:]) // unicast to mac(1), as the frames around it
 	f.underlayBatch(dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, arpReply(t, mac(7), ip(7), mac(1), ip(1))},
 		dgram{vtep2, vniBlue, fr}, dgram{vtep2, vniBlue, na})
-	got := map[netip.Addr]fdb.MAC{}
-	for _, e := range f.s.Neighbors("blue") {
-		got[e.IP] = e.MAC
-	}
-	if got[ip(7)] != mac(7) || got[ip6] != mac(7) {
-		t.Errorf("neighbors %v: want %v and %v at %v, snooped from the ARP reply and the NA", got, ip(7), ip6, mac(7))
-	}
+	checkSnooped(t, f, ip(7), ip6, mac(7))
 }
 
 func TestLastDatagramAllocatesNothing(t *testing.T) {
