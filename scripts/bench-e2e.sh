@@ -8,8 +8,9 @@
 # 10.0.1.2 (c1) and 10.0.1.3 (c2), MTU 1450 on both. Against each: iperf3 TCP
 # with 1 and 4 streams, iperf3 UDP with 64-byte payloads at full rate and
 # then, for both, at the rate the kernel received at full rate (the same
-# offered load), and 1000 pings c1 → c2; for vxswitch also the CPU time and peak RSS of both
-# switches, and per test the packets the kernel dropped around them (TAP
+# offered load), and 1000 pings c1 → c2, 1 ms apart and then back to back
+# (ping -A); for vxswitch also the CPU time and peak RSS of both switches,
+# and per test the packets the kernel dropped around them (TAP
 # queues, underlay socket buffers). Then, with the throughput switches
 # stopped, the MAC table: a fresh vxswitch pair per run, and from h2's
 # namespace FDB_MACS (100,000) VXLAN datagrams to h1's switch, each from its
@@ -310,20 +311,23 @@ iperf() {
 	return 1
 }
 
-# ping_rtts FLAVOR: PINGS pings 1 ms apart; per-packet RTTs (ms) from the
-# reply lines, p50 and p99 by nearest rank, in µs.
+# ping_rtts FLAVOR NAME PING-ARGS...: PINGS pings; per-packet RTTs (ms)
+# from the reply lines, p50 and p99 by nearest rank, in µs, recorded as
+# NAME_p50 and NAME_p99, and the replies as NAME_replies.
 ping_rtts() {
-	local f=$1 n
-	"${PIN1[@]}" ip netns exec "$(ns "$f" c1)" ping -n -c "$PINGS" -i 0.001 -W 1 "$IP2" >"$DIR/$f-ping.out" 2>&1 || true
-	sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' "$DIR/$f-ping.out" | sort -g >"$DIR/$f-rtt"
-	n=$(wc -l <"$DIR/$f-rtt")
-	record "$f" ping_replies "$n"
+	local f=$1 name=$2 n
+	shift 2
+	"${PIN1[@]}" ip netns exec "$(ns "$f" c1)" ping -n -c "$PINGS" "$@" -W 1 "$IP2" >"$DIR/$f-$name.out" 2>&1 || true
+	sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' "$DIR/$f-$name.out" | sort -g >"$DIR/$f-$name.rtt"
+	n=$(wc -l <"$DIR/$f-$name.rtt")
+	record "$f" "${name}_replies" "$n"
 	if ((n == 0)); then
-		FAILED+=("$f ping: no replies")
+		FAILED+=("$f $name: no replies")
 		return
 	fi
-	record "$f" rtt_p50 "$(percentile "$DIR/$f-rtt" 0.50 | awk '{ printf "%.0f", $1 * 1000 }')"
-	record "$f" rtt_p99 "$(percentile "$DIR/$f-rtt" 0.99 | awk '{ printf "%.0f", $1 * 1000 }')"
+	record "$f" "${name}_p50" "$(percentile "$DIR/$f-$name.rtt" 0.50 | awk '{ printf "%.0f", $1 * 1000 }')"
+	record "$f" "${name}_p99" "$(percentile "$DIR/$f-$name.rtt" 0.99 | awk '{ printf "%.0f", $1 * 1000 }')"
+	tail -n 2 "$DIR/$f-$name.out"
 }
 
 # percentile FILE P: nearest-rank percentile of the sorted numbers in FILE.
@@ -410,9 +414,13 @@ suite() {
 	# Pings first, on an idle overlay: after the UDP flood queues may still drain.
 	say "$f: $PINGS pings, 1 ms apart"
 	drops_begin "$f"
-	ping_rtts "$f"
+	ping_rtts "$f" rtt -i 0.001
 	drops_end "$f" ping
-	tail -n 2 "$DIR/$f-ping.out"
+	# Back to back (each ping sent as its reply arrives), the CPUs get no
+	# time to go idle between round trips: the difference from the row
+	# above is what waking idle CPUs costs.
+	say "$f: $PINGS pings, back to back"
+	ping_rtts "$f" artt -A
 	say "$f: TCP, 1 stream, ${DURATION} s"
 	measure "$f" tcp1 tcp || true
 	say "$f: TCP, 4 streams, ${DURATION} s"
@@ -607,7 +615,10 @@ vrow() { # LABEL METRIC DECIMALS: vxswitch only
 	row "UDP 64 B at the kernel's received rate, loss (%)" udpfix_loss 2
 	row "ping RTT p50 (µs)" rtt_p50 0
 	row "ping RTT p99 (µs)" rtt_p99 0
-	row "ping replies (of $PINGS)" ping_replies 0
+	row "ping replies (of $PINGS)" rtt_replies 0
+	row "ping back to back (-A), RTT p50 (µs)" artt_p50 0
+	row "ping back to back (-A), RTT p99 (µs)" artt_p99 0
+	row "ping back to back, replies (of $PINGS)" artt_replies 0
 	vrow "vxswitch h1 CPU time (s, utime+stime)" cpu1 2
 	vrow "vxswitch h2 CPU time (s, utime+stime)" cpu2 2
 	vrow "vxswitch suite wall time (s)" wall 1
