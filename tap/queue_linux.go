@@ -25,10 +25,12 @@ type queue struct {
 	// pending is the length of a frame in rbuf read but not yet handed
 	// out: it did not fit the buffers left of the last batch.
 	pending int
-	// tryRead reads into tryBuf without waiting; tryN and tryErr are its
-	// result (tryErr EAGAIN when nothing is queued).
+	// tryRead reads into tryBuf, waiting in the poller if tryWait is set;
+	// tryN and tryErr are its result (tryErr EAGAIN when nothing is queued
+	// and tryWait is not set).
 	tryRead func(fd uintptr) bool
 	tryBuf  []byte
+	tryWait bool
 	tryN    int
 	tryErr  error
 	readOp  string // "read", or "read queue N" past the first queue

@@ -2,6 +2,7 @@ package tap
 
 import (
 	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,7 +67,7 @@ func (q *queue) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if n == 0 {
 			var err error
 			if got == 0 {
-				n, err = q.file.Read(q.rbuf)
+				n, err = q.readWait(q.rbuf)
 			} else if n, err = q.readNow(q.rbuf); errors.Is(err, unix.EAGAIN) {
 				return got, nil
 			}
@@ -93,24 +94,51 @@ func (q *queue) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 }
 
+// The reads and writes of frames here enter the kernel with RawSyscall:
+// the tun files are non-blocking and waiting is left to Go's poller, and
+// the runtime's own entry (Syscall, os.File) would wake its monitor thread
+// ahead of the first frame after every idle spell; see package vtep.
+
 // readNow reads one frame into b if one is queued, without waiting; it
 // returns EAGAIN if none is.
 func (q *queue) readNow(b []byte) (int, error) {
-	q.tryBuf = b
+	q.tryBuf, q.tryWait = b, false
 	if err := q.raw.Read(q.tryRead); err != nil {
 		return 0, err
 	}
 	return q.tryN, q.tryErr
 }
 
+// readWait reads one frame into b, waiting in Go's poller until one is
+// queued (or the file's read deadline passes, or it is closed).
+func (q *queue) readWait(b []byte) (int, error) {
+	q.tryBuf, q.tryWait = b, true
+	if err := q.raw.Read(q.tryRead); err != nil {
+		return 0, err
+	}
+	if q.tryN == 0 && q.tryErr == nil {
+		return 0, io.EOF
+	}
+	return q.tryN, q.tryErr
+}
+
+// tryReadFn is q.tryRead: one read(2) into tryBuf. It asks the poller to
+// wait only for readWait, and only when nothing was queued.
 func (q *queue) tryReadFn(fd uintptr) bool {
 	for {
-		n, err := unix.Read(int(fd), q.tryBuf)
-		if err == unix.EINTR {
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(q.tryBuf))), uintptr(len(q.tryBuf)))
+		switch errno {
+		case unix.EINTR:
 			continue
+		case unix.EAGAIN:
+			q.tryN, q.tryErr = 0, unix.EAGAIN
+			return !q.tryWait
+		case 0:
+			q.tryN, q.tryErr = int(n), nil
+		default:
+			q.tryN, q.tryErr = 0, errno
 		}
-		q.tryN, q.tryErr = n, err
-		return true // one attempt: never wait in the poller
+		return true
 	}
 }
 
@@ -247,7 +275,7 @@ func (t *TAP) unlockW() {
 }
 
 // yieldCPU gives up the CPU; tests replace it to count calls.
-var yieldCPU = func() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+var yieldCPU = func() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 // writevLocked writes one virtio header and one frame in one writev on q.
 func (t *TAP) writevLocked(q *queue, hdr, frame []byte) (int, error) {
@@ -266,7 +294,7 @@ func (t *TAP) writevLocked(q *queue, hdr, frame []byte) (int, error) {
 }
 
 func (v *vnetState) writev(fd uintptr) bool {
-	n, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.wiov[0])), 2)
+	n, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.wiov[0])), 2)
 	if errno == unix.EAGAIN {
 		return false
 	}

@@ -43,6 +43,16 @@ func listenOpts(t *testing.T, addr string, port uint16, o Options) *Conn {
 	return c
 }
 
+// gsoPair listens on 127.0.0.1, in the source-port mode fixed says, and
+// on 127.0.0.2, both on one free port; w is a's Writer.
+func gsoPair(t *testing.T, fixed bool) (a, b *Conn, w *Writer) {
+	t.Helper()
+	port := freePort(t)
+	a = listenOpts(t, "127.0.0.1", port, Options{FixedSourcePort: fixed})
+	b = listenOpts(t, "127.0.0.2", port, Options{})
+	return a, b, a.NewSender().(*Writer)
+}
+
 // datagram builds headroom, a VXLAN header for vni and size-HeaderLen
 // bytes of inner payload that start with marker.
 func datagram(vni uint32, size int, marker string) []byte {
@@ -164,10 +174,7 @@ func TestGSORun(t *testing.T) {
 func TestGSORunsKeepOrder(t *testing.T) {
 	for _, fixed := range gsoModes(t) {
 		t.Run(modeName(fixed), func(t *testing.T) {
-			port := freePort(t)
-			a := listenOpts(t, "127.0.0.1", port, Options{FixedSourcePort: fixed})
-			b := listenOpts(t, "127.0.0.2", port, Options{})
-			w := a.NewSender().(*Writer)
+			a, b, w := gsoPair(t, fixed)
 			rng := rand.New(rand.NewPCG(7, 8))
 			var sent [][]byte
 			for i := 0; i < 3*writeBatch; i++ { // more than a batch: Queue flushes too

@@ -1,0 +1,85 @@
+package tap
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxswitch/vxswitch/internal/syscalltest"
+)
+
+// TestIntegrationFramePathSkipsRuntimeEntry: with offloads on, the frame
+// path's reads (waiting in the poller, then what else is queued), writes,
+// merged writes and the yield after them enter the kernel without the
+// runtime's system-call entry, which wakes the runtime's monitor thread
+// after every idle spell. Closing the TAP goes through that entry and
+// shows that the check sees it.
+func TestIntegrationFramePathSkipsRuntimeEntry(t *testing.T) {
+	const pkg = "github.com/vxswitch/vxswitch/tap"
+	tp, do := openUSO(t)
+	c := listenIn(t, do, mqAddr4.Addr())
+	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	peer := netip.AddrPortFrom(mqPeer4, mqPeerPort)
+	const n = 4
+	frames := make([][]byte, n)
+	for i := range frames {
+		frames[i] = peerDatagram(t, tp, dst, uint16(i), payloadN(i, 64))
+	}
+	single := peerDatagram(t, tp, dst, n, payloadN(n, 64))
+	bufs, sizes := bufsOf(64)
+	var werr, serr, rerr error
+	var read int
+	got := syscalltest.Entered(t, pkg, func() {
+		for _, f := range frames {
+			if _, err := tp.WriteCoalesce(f); err != nil {
+				werr = err
+			}
+		}
+		if err := tp.Flush(); err != nil {
+			werr = err
+		}
+		if _, err := tp.Write(single); err != nil {
+			werr = err
+		}
+		go func() { // once Read waits in the poller
+			time.Sleep(20 * time.Millisecond)
+			for i := 0; i < n; i++ {
+				if _, err := c.WriteToUDPAddrPort(payloadN(i, 64), peer); err != nil {
+					serr = err
+				}
+			}
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		tp.file.SetReadDeadline(deadline)
+		for read < n && rerr == nil {
+			var k int
+			k, rerr = tp.Read(bufs, sizes, 0)
+			for i := range k {
+				if f := bufs[i][:sizes[i]]; len(f) > 14+20+4 && netip.AddrFrom4([4]byte(f[14+16:14+20])) == mqPeer4 {
+					read++
+				}
+			}
+		}
+	})
+	if werr != nil || serr != nil || rerr != nil {
+		t.Fatalf("write: %v; container's send: %v; Read, after %d of %d datagrams: %v", werr, serr, read, n, rerr)
+	}
+	if w, _ := tp.Coalesced(); w == 0 {
+		t.Error("no merged write while traced")
+	}
+	buf := make([]byte, 128)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < n+1; i++ { // the written datagrams arrived
+		if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatalf("container received %d of %d datagrams written: %v", i, n+1, err)
+		}
+	}
+	if len(got) != 0 {
+		t.Errorf("the frame path went into the kernel through the runtime's entry, %d calls:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	if got := syscalltest.Entered(t, pkg, func() { tp.Close() }); len(got) == 0 {
+		t.Error("control: Close's close(2) goes through the runtime, but the check did not see it")
+	}
+}
