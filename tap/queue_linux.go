@@ -3,9 +3,12 @@ package tap
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/songgao/water"
 	"golang.org/x/sys/unix"
@@ -17,7 +20,8 @@ import (
 type queue struct {
 	t    *TAP
 	file *os.File // non-blocking, in Go's poller
-	// raw is file's raw connection, for writev with offloads on.
+	// raw is file's raw connection: frames are read and written through it
+	// with RawSyscall (see readNow).
 	raw syscall.RawConn
 	// rbuf holds one super-frame with its virtio header with offloads on;
 	// the queue's reader owns it.
@@ -33,6 +37,13 @@ type queue struct {
 	tryWait bool
 	tryN    int
 	tryErr  error
+	// writeFn writes wBuf with one write(2), for writePlain under wmu;
+	// wN and wErr are its result.
+	wmu     sync.Mutex
+	writeFn func(fd uintptr) bool
+	wBuf    []byte
+	wN      int
+	wErr    error
 	readOp  string // "read", or "read queue N" past the first queue
 	index   uint32 // in TAP.queues
 }
@@ -47,13 +58,94 @@ func (q *queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if q.rbuf != nil {
 		return q.readVnet(bufs, sizes, offset)
 	}
-	n, err := q.file.Read(bufs[0][offset:])
+	n, err := q.readWait(bufs[0][offset:])
 	if err != nil {
 		return 0, q.t.ioError(q.readOp, err)
 	}
 	sizes[0] = n
 	q.noteFlow(bufs[0][offset : offset+n])
 	return 1, nil
+}
+
+// Frames are read and written with RawSyscall (here, and in the virtio
+// header TAP's writev): the tun files are non-blocking and waiting is left
+// to Go's poller, and the runtime's own entry (Syscall, os.File) would
+// wake its monitor thread ahead of the first frame after every idle spell;
+// see package vtep.
+
+// readNow reads one frame into b if one is queued, without waiting; it
+// returns EAGAIN if none is.
+func (q *queue) readNow(b []byte) (int, error) {
+	q.tryBuf, q.tryWait = b, false
+	if err := q.raw.Read(q.tryRead); err != nil {
+		return 0, err
+	}
+	return q.tryN, q.tryErr
+}
+
+// readWait reads one frame into b, waiting in Go's poller until one is
+// queued (or the file's read deadline passes, or it is closed).
+func (q *queue) readWait(b []byte) (int, error) {
+	q.tryBuf, q.tryWait = b, true
+	if err := q.raw.Read(q.tryRead); err != nil {
+		return 0, err
+	}
+	if q.tryN == 0 && q.tryErr == nil {
+		return 0, io.EOF
+	}
+	return q.tryN, q.tryErr
+}
+
+// tryReadFn is q.tryRead: one read(2) into tryBuf. It asks the poller to
+// wait only for readWait, and only when nothing was queued.
+func (q *queue) tryReadFn(fd uintptr) bool {
+	for {
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(q.tryBuf))), uintptr(len(q.tryBuf)))
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			q.tryN, q.tryErr = 0, unix.EAGAIN
+			return !q.tryWait
+		case 0:
+			q.tryN, q.tryErr = int(n), nil
+		default:
+			q.tryN, q.tryErr = 0, errno
+		}
+		return true
+	}
+}
+
+// writePlain writes one frame on q with one write(2), as readNow reads.
+// Writers of one queue take turns (as os.File's Write makes them).
+func (q *queue) writePlain(frame []byte) (int, error) {
+	q.wmu.Lock()
+	defer q.wmu.Unlock()
+	q.wBuf = frame
+	err := q.raw.Write(q.writeFn)
+	q.wBuf = nil
+	if err != nil {
+		return 0, err
+	}
+	return q.wN, q.wErr
+}
+
+// writeOnce is q.writeFn.
+func (q *queue) writeOnce(fd uintptr) bool {
+	for {
+		n, _, errno := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(q.wBuf))), uintptr(len(q.wBuf)))
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // wait in the poller
+		case 0:
+			q.wN, q.wErr = int(n), nil
+		default:
+			q.wN, q.wErr = 0, errno
+		}
+		return true
+	}
 }
 
 // flowSlots is the size of TAP.flowQueue, a power of two. Flows that share

@@ -1,6 +1,7 @@
 package tap
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -10,15 +11,30 @@ import (
 	"github.com/vxswitch/vxswitch/internal/syscalltest"
 )
 
-// TestIntegrationFramePathSkipsRuntimeEntry: with offloads on, the frame
-// path's reads (waiting in the poller, then what else is queued), writes,
-// merged writes and the yield after them enter the kernel without the
-// runtime's system-call entry, which wakes the runtime's monitor thread
-// after every idle spell. Closing the TAP goes through that entry and
-// shows that the check sees it.
+// TestIntegrationFramePathSkipsRuntimeEntry: the frame path's reads
+// (waiting in the poller, then what else is queued), writes, merged writes
+// and the yield after them, and the segments of a TCP super-frame written
+// one by one to a plain TAP, enter the kernel without the runtime's
+// system-call entry, which wakes the runtime's monitor thread after every
+// idle spell. Closing the TAP goes through that entry and shows that the
+// check sees it.
 func TestIntegrationFramePathSkipsRuntimeEntry(t *testing.T) {
+	t.Run("offload", func(t *testing.T) {
+		tp, do := openUSO(t)
+		checkFramePath(t, tp, do)
+		if w, _ := tp.Coalesced(); w == 0 {
+			t.Error("no merged write while traced")
+		}
+	})
+	t.Run("plain", func(t *testing.T) {
+		requireRoot(t)
+		ns, tp := openWithPeer(t, Config{Queues: 1})
+		checkFramePath(t, tp, ns.Do)
+	})
+}
+
+func checkFramePath(t *testing.T, tp *TAP, do func(func() error) error) {
 	const pkg = "github.com/vxswitch/vxswitch/tap"
-	tp, do := openUSO(t)
 	c := listenIn(t, do, mqAddr4.Addr())
 	dst := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	peer := netip.AddrPortFrom(mqPeer4, mqPeerPort)
@@ -28,6 +44,7 @@ func TestIntegrationFramePathSkipsRuntimeEntry(t *testing.T) {
 		frames[i] = peerDatagram(t, tp, dst, uint16(i), payloadN(i, 64))
 	}
 	single := peerDatagram(t, tp, dst, n, payloadN(n, 64))
+	super := tcpSegment(t, tp, 40000, 1000, 5000, 3000) // to a closed port: the container answers with a reset
 	bufs, sizes := bufsOf(64)
 	var werr, serr, rerr error
 	var read int
@@ -43,6 +60,9 @@ func TestIntegrationFramePathSkipsRuntimeEntry(t *testing.T) {
 		if _, err := tp.Write(single); err != nil {
 			werr = err
 		}
+		if ok, err := tp.WriteTCPSuper(super); !ok || err != nil {
+			werr = fmt.Errorf("WriteTCPSuper = %v, %v", ok, err)
+		}
 		go func() { // once Read waits in the poller
 			time.Sleep(20 * time.Millisecond)
 			for i := 0; i < n; i++ {
@@ -57,7 +77,7 @@ func TestIntegrationFramePathSkipsRuntimeEntry(t *testing.T) {
 			var k int
 			k, rerr = tp.Read(bufs, sizes, 0)
 			for i := range k {
-				if f := bufs[i][:sizes[i]]; len(f) > 14+20+4 && netip.AddrFrom4([4]byte(f[14+16:14+20])) == mqPeer4 {
+				if f := bufs[i][:sizes[i]]; len(f) > 14+20+4 && f[14+9] == 17 && netip.AddrFrom4([4]byte(f[14+16:14+20])) == mqPeer4 { // UDP to the peer
 					read++
 				}
 			}
@@ -65,9 +85,6 @@ func TestIntegrationFramePathSkipsRuntimeEntry(t *testing.T) {
 	})
 	if werr != nil || serr != nil || rerr != nil {
 		t.Fatalf("write: %v; container's send: %v; Read, after %d of %d datagrams: %v", werr, serr, read, n, rerr)
-	}
-	if w, _ := tp.Coalesced(); w == 0 {
-		t.Error("no merged write while traced")
 	}
 	buf := make([]byte, 128)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -101,7 +101,7 @@ func (t *TAP) WriteTCPSuper(frame []byte) (ok bool, err error) {
 	}
 	q := t.txQueue(frame)
 	for i := 0; i < n; i++ {
-		if _, err := q.file.Write(t.superBufs[i][:t.superSizes[i]]); err != nil {
+		if _, err := q.writePlain(t.superBufs[i][:t.superSizes[i]]); err != nil {
 			return true, t.ioError("write", err)
 		}
 	}

@@ -163,16 +163,16 @@ func (t *TAP) create(cfg *Config) (string, error) {
 		if i > 0 {
 			q.readOp = fmt.Sprintf("read queue %d", i+1)
 		}
-		if t.vnet != nil {
-			raw, err := f.SyscallConn()
-			if err != nil {
-				for _, f := range files {
-					f.Close()
-				}
-				return "", cfg.errorf(err, "create tap %s", tmp)
+		raw, err := f.SyscallConn()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
 			}
-			q.raw, q.rbuf = raw, make([]byte, vnetHdrLen+65536)
-			q.tryRead = q.tryReadFn
+			return "", cfg.errorf(err, "create tap %s", tmp)
+		}
+		q.raw, q.tryRead, q.writeFn = raw, q.tryReadFn, q.writeOnce
+		if t.vnet != nil {
+			q.rbuf = make([]byte, vnetHdrLen+65536)
 		}
 		t.queues[i] = q
 	}
@@ -303,7 +303,7 @@ func (t *TAP) Write(frame []byte) (int, error) {
 	if t.vnet != nil {
 		return t.writeVnet(q, frame)
 	}
-	n, err := q.file.Write(frame)
+	n, err := q.writePlain(frame)
 	if err != nil {
 		return n, t.ioError("write", err)
 	}

@@ -2,7 +2,6 @@ package tap
 
 import (
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -91,54 +90,6 @@ func (q *queue) readVnet(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if got += k; got == len(bufs) {
 			return got, nil
 		}
-	}
-}
-
-// The reads and writes of frames here enter the kernel with RawSyscall:
-// the tun files are non-blocking and waiting is left to Go's poller, and
-// the runtime's own entry (Syscall, os.File) would wake its monitor thread
-// ahead of the first frame after every idle spell; see package vtep.
-
-// readNow reads one frame into b if one is queued, without waiting; it
-// returns EAGAIN if none is.
-func (q *queue) readNow(b []byte) (int, error) {
-	q.tryBuf, q.tryWait = b, false
-	if err := q.raw.Read(q.tryRead); err != nil {
-		return 0, err
-	}
-	return q.tryN, q.tryErr
-}
-
-// readWait reads one frame into b, waiting in Go's poller until one is
-// queued (or the file's read deadline passes, or it is closed).
-func (q *queue) readWait(b []byte) (int, error) {
-	q.tryBuf, q.tryWait = b, true
-	if err := q.raw.Read(q.tryRead); err != nil {
-		return 0, err
-	}
-	if q.tryN == 0 && q.tryErr == nil {
-		return 0, io.EOF
-	}
-	return q.tryN, q.tryErr
-}
-
-// tryReadFn is q.tryRead: one read(2) into tryBuf. It asks the poller to
-// wait only for readWait, and only when nothing was queued.
-func (q *queue) tryReadFn(fd uintptr) bool {
-	for {
-		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(q.tryBuf))), uintptr(len(q.tryBuf)))
-		switch errno {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			q.tryN, q.tryErr = 0, unix.EAGAIN
-			return !q.tryWait
-		case 0:
-			q.tryN, q.tryErr = int(n), nil
-		default:
-			q.tryN, q.tryErr = 0, errno
-		}
-		return true
 	}
 }
 
