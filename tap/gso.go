@@ -126,7 +126,7 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		return 0, errBadGSO
 	}
 	if v4 && (etype != etherTypeIPv4 || frame[ipOff]>>4 != 4 || frame[ipOff+9] != protoTCP ||
-		int(frame[ipOff]&0x0f)*4 > l4-ipOff) {
+		int(frame[ipOff]&0x0f)*4 > l4-ipOff || int(frame[ipOff]&0x0f)*4 < ipv4MinHeaderLen) {
 		return 0, errBadGSO
 	}
 	if !v4 && (etype != etherTypeIPv6 || frame[ipOff]>>4 != 6) {
@@ -143,6 +143,7 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 	}
 	seq := binary.BigEndian.Uint32(frame[l4+4 : l4+8])
 	flags := frame[l4+13]
+	sums := sumsOf(frame[ipOff:l4], v4, protoTCP)
 	for i := 0; i < n; i++ {
 		seg, ok := cutSegment(frame, hdrLen, mss, i, out[i][offset:])
 		if !ok {
@@ -151,7 +152,7 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		segLen := len(seg)
 		ip, tcp := seg[ipOff:l4], seg[l4:]
 		l4Len := segLen - l4
-		fixIPHeader(ip, v4, segLen-ipOff, id+uint16(i))
+		sums.fixIPHeader(ip, v4, segLen-ipOff, id+uint16(i))
 		binary.BigEndian.PutUint32(tcp[4:8], seq+uint32(i*mss))
 		f := flags
 		if i != n-1 {
@@ -162,13 +163,7 @@ func segmentTCP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 		}
 		tcp[13] = f
 		tcp[16], tcp[17] = 0, 0
-		var pseudo uint32
-		if v4 {
-			pseudo = csum.Sum(ip[12:20], uint32(protoTCP)+uint32(l4Len))
-		} else {
-			pseudo = csum.Sum(ip[8:40], uint32(protoTCP)+uint32(l4Len))
-		}
-		binary.BigEndian.PutUint16(tcp[16:18], ^csum.Fold(csum.Sum(tcp, pseudo)))
+		binary.BigEndian.PutUint16(tcp[16:18], ^csum.Fold(csum.Sum(tcp, sums.pseudo+uint32(l4Len))))
 		sizes[i] = segLen
 	}
 	return n, nil
@@ -204,19 +199,38 @@ func cutSegment(frame []byte, hdrLen, mss, i int, buf []byte) (seg []byte, ok bo
 	return seg, true
 }
 
+// ipSums are the sums a super-frame's segments share, taken once: for
+// IPv4 the IP header without its total length, ID and checksum fields;
+// the transport pseudo-header without its length.
+type ipSums struct {
+	hdr    uint32 // IPv4 only
+	pseudo uint32
+}
+
+// sumsOf returns the ipSums of a super-frame with IP header ip (its whole
+// length, options included) and transport protocol proto.
+func sumsOf(ip []byte, v4 bool, proto byte) ipSums {
+	if !v4 {
+		return ipSums{pseudo: csum.Sum(ip[8:40], uint32(proto))}
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	hdr := csum.Sum(ip[0:2], 0)     // version, IHL, TOS
+	hdr = csum.Sum(ip[6:10], hdr)   // fragment field, TTL, protocol
+	hdr = csum.Sum(ip[12:ihl], hdr) // addresses, options
+	return ipSums{hdr: hdr, pseudo: csum.Sum(ip[12:20], uint32(proto))}
+}
+
 // fixIPHeader sets a segment's IP header for its length, ipLen bytes from
 // the IP header on: for IPv4 the total length, ID id and header checksum,
 // for IPv6 the payload length.
-func fixIPHeader(ip []byte, v4 bool, ipLen int, id uint16) {
+func (s ipSums) fixIPHeader(ip []byte, v4 bool, ipLen int, id uint16) {
 	if !v4 {
 		binary.BigEndian.PutUint16(ip[4:6], uint16(ipLen-ipv6HeaderLen))
 		return
 	}
 	binary.BigEndian.PutUint16(ip[2:4], uint16(ipLen))
 	binary.BigEndian.PutUint16(ip[4:6], id)
-	ip[10], ip[11] = 0, 0
-	ihl := int(ip[0]&0x0f) * 4
-	binary.BigEndian.PutUint16(ip[10:12], ^csum.Fold(csum.Sum(ip[:ihl], 0)))
+	binary.BigEndian.PutUint16(ip[10:12], ^csum.Fold(s.hdr+uint32(ipLen)+uint32(id)))
 }
 
 // segmentUDP splits a UDP super-frame the kernel handed over with UDP
@@ -249,22 +263,17 @@ func segmentUDP(frame []byte, h vnetHdr, out [][]byte, sizes []int, offset int) 
 	if err != nil {
 		return 0, err
 	}
+	sums := sumsOf(frame[ipOff:l4], v4, protoUDP)
 	for i := 0; i < n; i++ {
 		seg, ok := cutSegment(frame, hdrLen, mss, i, out[i][offset:])
 		if !ok {
 			return 0, errBadGSO
 		}
 		ip, udp := seg[ipOff:l4], seg[l4:]
-		fixIPHeader(ip, v4, len(seg)-ipOff, id+uint16(i))
-		var pseudo uint32
-		if v4 {
-			pseudo = csum.Sum(ip[12:20], protoUDP+uint32(len(udp)))
-		} else {
-			pseudo = csum.Sum(ip[8:40], protoUDP+uint32(len(udp)))
-		}
+		sums.fixIPHeader(ip, v4, len(seg)-ipOff, id+uint16(i))
 		binary.BigEndian.PutUint16(udp[4:6], uint16(len(udp)))
 		udp[6], udp[7] = 0, 0
-		c := ^csum.Fold(csum.Sum(udp, pseudo))
+		c := ^csum.Fold(csum.Sum(udp, sums.pseudo+uint32(len(udp))))
 		if c == 0 {
 			c = 0xffff // a computed zero goes out as all ones
 		}

@@ -175,12 +175,16 @@ func TestSegmentTCPRejectsInconsistentHeaders(t *testing.T) {
 	}
 	// Header bytes that contradict the virtio header: a TCP data offset
 	// below the minimum (found by FuzzDecodeVnet: segments then had no
-	// room for the TCP flags written into them), and an IPv4 header
-	// longer than the gap csum_start leaves for it.
+	// room for the TCP flags written into them), an IPv4 header longer
+	// than the gap csum_start leaves for it, and one shorter than an IPv4
+	// header can be (the shared part of the header checksum is summed
+	// from its addresses to its end).
 	for name, mutate := range map[string]func([]byte){
 		"TCP data offset 0":        func(f []byte) { f[14+20+12] = 0 },
 		"TCP data offset 4":        func(f []byte) { f[14+20+12] = 4 << 4 },
 		"IPv4 IHL past csum_start": func(f []byte) { f[14] = 0x46 },
+		"IPv4 IHL 0":               func(f []byte) { f[14] = 0x40 },
+		"IPv4 IHL 4":               func(f []byte) { f[14] = 0x44 },
 	} {
 		bad := append([]byte(nil), frame...)
 		mutate(bad)
