@@ -30,7 +30,7 @@ help: ## List the targets
 		awk 'BEGIN { FS = ":.*## " } { printf "  %-10s %s\n", $$1, $$2 }'
 	@echo
 	@echo "Variables: GO=$(GO) FUZZTIME=$(FUZZTIME) RUNS=$(RUNS) VERSION=$(VERSION)"
-	@echo "bench-e2e also reads HOST_CPUS=\"A B\" (each host on its own CPUs; see scripts/bench-e2e.sh)"
+	@echo "bench-e2e also reads HOST_CPUS=\"A B\" (each host on its own CPUs) and VXSWITCH_NICE=N (see scripts/bench-e2e.sh)"
 
 build: ## Build bin/vxswitch with the version from git describe
 	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN) ./cmd/vxswitch

@@ -39,6 +39,8 @@
 #   server on B. Two real hosts do not share CPUs; on one small machine the
 #   scheduler may put both hosts' work on one CPU, and each wake-up that
 #   crosses CPUs costs the user-space path more than the kernel's.
+#   VXSWITCH_NICE=N runs both switches at nice value N (the kernel's
+#   datapath has no process to renice).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -74,6 +76,15 @@ if [[ -n ${HOST_CPUS:-} ]]; then
 			{ echo "$0: HOST_CPUS: host $((n + 1))'s CPU list ${HOST_CPU[n]} is not usable here ($(nproc) CPUs)" >&2; exit 2; }
 	done
 	PIN1=(taskset -c "${HOST_CPU[0]}") PIN2=(taskset -c "${HOST_CPU[1]}")
+fi
+# NICE: the prefix that runs each vxswitch at VXSWITCH_NICE, if set.
+NICE=()
+if [[ -n ${VXSWITCH_NICE:-} ]]; then
+	if [[ ! $VXSWITCH_NICE =~ ^-?[0-9]+$ ]] || ((VXSWITCH_NICE < -20 || VXSWITCH_NICE > 19)); then
+		echo "$0: VXSWITCH_NICE=$VXSWITCH_NICE: want a nice value, -20 to 19" >&2
+		exit 2
+	fi
+	NICE=(nice -n "$VXSWITCH_NICE")
 fi
 FDB_MACS=${FDB_MACS:-100000}
 if [[ ! $FDB_MACS =~ ^(0|[1-9][0-9]*)$ ]] || ((FDB_MACS > 900000)); then
@@ -227,7 +238,7 @@ start_vxswitch() {
 	fi
 	local -n pin=PIN$n # host n's taskset prefix, if any
 	# shellcheck disable=SC2086 # VXSWITCH_ARGS is a list of options
-	"${pin[@]}" ip netns exec "$(ns v "h$n")" "$BIN" run -c "$base.yaml" "${admin[@]}" $VXSWITCH_ARGS 2>"$base.log" &
+	"${pin[@]}" "${NICE[@]}" ip netns exec "$(ns v "h$n")" "$BIN" run -c "$base.yaml" "${admin[@]}" $VXSWITCH_ARGS 2>"$base.log" &
 	pid=$!
 	PIDS+=("$pid")
 	printf -v "PID_V$n" '%s' "$pid"
@@ -592,7 +603,7 @@ vrow() { # LABEL METRIC DECIMALS: vxswitch only
 		"kernel $(uname -r) · $(nproc) CPUs · $RUNS run(s), median shown · iperf3 ${DURATION} s per test"
 	echo
 	echo "Load average before / after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg)." \
-		"vxswitch ${VXSWITCH_ARGS:+(run $VXSWITCH_ARGS) }modes: $(modes)."
+		"vxswitch ${VXSWITCH_ARGS:+(run $VXSWITCH_ARGS) }${VXSWITCH_NICE:+(at nice $VXSWITCH_NICE) }modes: $(modes)."
 	echo
 	if ((${#PIN1[@]})); then
 		echo "CPU placement (HOST_CPUS, both flavors): h1's side (its vxswitch; iperf3 client and ping" \
