@@ -99,21 +99,12 @@ func (q *queue) readWait(b []byte) (int, error) {
 // tryReadFn is q.tryRead: one read(2) into tryBuf. It asks the poller to
 // wait only for readWait, and only when nothing was queued.
 func (q *queue) tryReadFn(fd uintptr) bool {
-	for {
-		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(q.tryBuf))), uintptr(len(q.tryBuf)))
-		switch errno {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			q.tryN, q.tryErr = 0, unix.EAGAIN
-			return !q.tryWait
-		case 0:
-			q.tryN, q.tryErr = int(n), nil
-		default:
-			q.tryN, q.tryErr = 0, errno
-		}
-		return true
+	n, errno := rawIO(unix.SYS_READ, fd, q.tryBuf)
+	if errno == unix.EAGAIN && q.tryWait {
+		return false
 	}
+	q.tryN, q.tryErr = n, errOf(errno)
+	return true
 }
 
 // writePlain writes one frame on q with one write(2), as readNow reads.
@@ -130,22 +121,37 @@ func (q *queue) writePlain(frame []byte) (int, error) {
 	return q.wN, q.wErr
 }
 
-// writeOnce is q.writeFn.
+// writeOnce is q.writeFn; EAGAIN makes the poller wait.
 func (q *queue) writeOnce(fd uintptr) bool {
+	n, errno := rawIO(unix.SYS_WRITE, fd, q.wBuf)
+	if errno == unix.EAGAIN {
+		return false
+	}
+	q.wN, q.wErr = n, errOf(errno)
+	return true
+}
+
+// rawIO makes one read(2) or write(2) (trap) of b on fd, again if a signal
+// interrupts it.
+func rawIO(trap, fd uintptr, b []byte) (int, syscall.Errno) {
 	for {
-		n, _, errno := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(q.wBuf))), uintptr(len(q.wBuf)))
+		n, _, errno := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 		switch errno {
 		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false // wait in the poller
 		case 0:
-			q.wN, q.wErr = int(n), nil
+			return int(n), 0
 		default:
-			q.wN, q.wErr = 0, errno
+			return 0, errno
 		}
-		return true
 	}
+}
+
+// errOf is errno as an error, nil for 0.
+func errOf(errno syscall.Errno) error {
+	if errno == 0 {
+		return nil
+	}
+	return errno
 }
 
 // flowSlots is the size of TAP.flowQueue, a power of two. Flows that share
