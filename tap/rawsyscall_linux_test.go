@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/vxswitch/vxswitch/internal/syscalltest"
 )
 
@@ -77,7 +80,8 @@ func checkFramePath(t *testing.T, tp *TAP, do func(func() error) error) {
 			var k int
 			k, rerr = tp.Read(bufs, sizes, 0)
 			for i := range k {
-				if f := bufs[i][:sizes[i]]; len(f) > 14+20+4 && f[14+9] == 17 && netip.AddrFrom4([4]byte(f[14+16:14+20])) == mqPeer4 { // UDP to the peer
+				p := gopacket.NewPacket(bufs[i][:sizes[i]], layers.LayerTypeEthernet, gopacket.Default)
+				if udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP); udp != nil && udp.DstPort == mqPeerPort {
 					read++
 				}
 			}
